@@ -1,0 +1,32 @@
+# The two commands a newcomer needs:  make run  and  make test.
+# Both create .venv and install the pinned stack first (idempotent: a stamp file remembers).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: run test test-fast install clean-data
+
+run: $(STAMP) ## run the whole pipeline on the bundled demo challenge
+	$(BIN)/mmtc run
+
+test: $(STAMP) ## run every test, the slow end-to-end ones included
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## unit tests only
+	$(BIN)/python -m pytest -m "not slow"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required; set PYTHON=/path/to/python3.11")'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+clean-data: ## remove everything the pipeline produced (DVC's cache stays)
+	rm -rf contributions/*/ data/ results/ leaderboard/ metrics/ submissions/baseline-*

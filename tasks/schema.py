@@ -1,0 +1,75 @@
+"""The data contracts between stages, in one place: roles, task types, release layout.
+
+Every stage reads file and column names from here, so a rename is one edit.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+
+class TaskType(str, Enum):
+    classification = "classification"
+    matching = "matching"
+
+
+class Role(str, Enum):
+    """What a raw column means. Record files use id/label/features; pair files use the pair roles."""
+
+    id = "id"
+    label = "label"
+    text = "text"
+    numeric = "numeric"
+    categorical = "categorical"
+    image = "image"
+    ignore = "ignore"
+    left_id = "left_id"
+    right_id = "right_id"
+
+
+FEATURE_ROLES = (Role.text, Role.numeric, Role.categorical, Role.image)
+PAIR_ROLES = (Role.left_id, Role.right_id, Role.label)
+
+# Primary metric per task type, and the metrics a task may declare as primary.
+PRIMARY_METRICS = {
+    TaskType.classification: ("macro_f1", "accuracy"),
+    TaskType.matching: ("f1", "precision", "recall"),
+}
+
+# Standard column names in the release.
+ID = "id"
+LABEL = "label"
+PAIR_ID = "pair_id"
+LEFT_ID = "left_id"
+RIGHT_ID = "right_id"
+SPLIT = "split"  # in hidden labels: which part of the test set a row scores in
+PUBLIC, PRIVATE = "public", "private"
+SCORE = "score"  # optional confidence in a matching submission
+
+# Which raw files a manifest may name, per task type. A given split replaces the single
+# data (or pairs) file by a train and a test file.
+RECORD_FILES = {
+    TaskType.classification: (("data",), ("train", "test")),
+    TaskType.matching: (("left", "right"),),
+}
+PAIR_FILES = (("pairs",), ("train_pairs", "test_pairs"))
+
+# The release: data/public/<task>/...
+CARD = "card.json"
+IMAGES_DIR = "images"
+CLASSIFICATION_TABLES = ("train", "test")
+MATCHING_TABLES = ("left", "right", "train_pairs", "test_pairs")
+HIDDEN_LABELS = "test_labels.parquet"  # data/private/<task>/
+
+
+def release_tables(task_type: TaskType) -> tuple[str, ...]:
+    return CLASSIFICATION_TABLES if task_type is TaskType.classification else MATCHING_TABLES
+
+
+def release_dir(public_root: Path, task_id: str) -> Path:
+    return Path(public_root) / task_id
+
+
+def hidden_labels_path(private_root: Path, task_id: str) -> Path:
+    return Path(private_root) / task_id / HIDDEN_LABELS
