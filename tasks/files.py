@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import hashlib
 import json
 import os
@@ -68,7 +70,12 @@ def write_parquet(table: pa.Table, path: Path) -> None:
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    """UTF-8 CSV, quoting only where needed; the header too (pyarrow would quote every name)."""
+    with open(path, "wb") as f:
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(table.column_names)
+        f.write(header.getvalue().encode("utf-8"))
+        pacsv.write_csv(table, f, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 
 def write_twins(table: pa.Table, folder: Path, stem: str) -> list[Path]:

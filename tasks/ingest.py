@@ -166,6 +166,8 @@ def _ids(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
     empty = np.flatnonzero(pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")).to_numpy(zero_copy_only=False))
     if len(empty):
         raise InputError(problem="empty ids", fix="give every row an id", rows=raw.row_numbers(empty), **where)
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return ids
     series = pd.Series(ids.to_numpy(zero_copy_only=False))
     dup = series.duplicated(keep=False).to_numpy()
     if dup.any():
@@ -175,11 +177,21 @@ def _ids(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
 
 
 def _numeric(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
+    """float64 with NaN as null: one notion of missing downstream."""
+    numbers = _parse_numbers(values, raw, where)
+    return pc.if_else(pc.is_nan(numbers), pa.scalar(None, pa.float64()), numbers)
+
+
+def _parse_numbers(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_null(values.type):
         return pc.cast(values, pa.float64())
     if pa.types.is_boolean(values.type):
         return pc.cast(pc.cast(values, pa.int8()), pa.float64())
     text = _as_text(values)
+    try:  # the common case, fast; the diagnosis below only runs on bad values
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        pass
     ok = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER, ignore_case=True))
     bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
     if len(bad):
@@ -324,7 +336,7 @@ def _prepare_classification(m: TaskManifest, records: dict[str, pa.Table], image
         is_test = stratified_mask(labels, params.test_fraction, params.seed)
         train, test = data.filter(pa.array(~is_test)), data.filter(pa.array(is_test))
         split = {"method": "stratified by label; a class with one row stays in train", "test_fraction": params.test_fraction}
-    unseen = sorted(set(test.column(LABEL).to_pylist()) - set(train.column(LABEL).to_pylist()))
+    unseen = sorted(set(pc.unique(test.column(LABEL)).to_pylist()) - set(pc.unique(train.column(LABEL)).to_pylist()))
     notes = [f"{len(unseen)} test classes never occur in train: {unseen[:5]}"] if unseen else []
     test_labels = test.column(LABEL).to_numpy(zero_copy_only=False)
     is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
@@ -338,14 +350,18 @@ def _prepare_classification(m: TaskManifest, records: dict[str, pa.Table], image
     return Prepared({"train": train, "test": test}, hidden.sort_by(ID), features, images, split, duplicates, classes, notes)
 
 
+def _row_hashes(table: pa.Table, features: list[str]) -> np.ndarray:
+    return pd.util.hash_pandas_object(table.select(features).to_pandas(), index=False).to_numpy()
+
+
 def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> dict:
     if not features:
         return {}
-    h_train = pd.util.hash_pandas_object(train.select(features).to_pandas(), index=False)
-    h_test = pd.util.hash_pandas_object(test.select(features).to_pandas(), index=False)
+    h_train = _row_hashes(train, features)
+    h_test = _row_hashes(test, features)
     return {
-        "test_rows_identical_to_a_train_row": int(h_test.isin(set(h_train)).sum()),
-        "train_rows_repeated_within_train": int(h_train.duplicated().sum()),
+        "test_rows_identical_to_a_train_row": int(pd.Series(h_test).isin(h_train).sum()),
+        "train_rows_repeated_within_train": int(pd.Series(h_train).duplicated().sum()),
         "compared_on": "all feature columns (images by content)",
     }
 
@@ -443,8 +459,8 @@ def _check_no_shared_pairs(m: TaskManifest, train: pa.Table, test: pa.Table) -> 
 def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.Table, features: list[str]) -> dict:
     if not features:
         return {}
-    h_left = pd.Series(pd.util.hash_pandas_object(left.select(features).to_pandas(), index=False).to_numpy(), index=left.column(ID).to_pylist())
-    h_right = pd.Series(pd.util.hash_pandas_object(right.select(features).to_pandas(), index=False).to_numpy(), index=right.column(ID).to_pylist())
+    h_left = pd.Series(_row_hashes(left, features), index=left.column(ID).to_pylist())
+    h_right = pd.Series(_row_hashes(right, features), index=right.column(ID).to_pylist())
 
     def pair_hashes(t: pa.Table) -> set:
         return set(zip(h_left.loc[t.column(LEFT_ID).to_pylist()].to_numpy(), h_right.loc[t.column(RIGHT_ID).to_pylist()].to_numpy()))

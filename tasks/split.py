@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -19,11 +20,13 @@ def stratified_mask(labels: np.ndarray, fraction: float, seed: int, singletons_s
     A class with two or more rows keeps at least one row on each side; a class with one
     row goes to the other side unless `singletons_selected`.
     """
-    labels = np.asarray(labels)
+    codes, classes = pd.factorize(np.asarray(labels), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(classes) + 1))
     rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), dtype=bool)
-    for value in sorted(set(labels.tolist()), key=str):
-        idx = np.flatnonzero(labels == value)
+    mask = np.zeros(len(codes), dtype=bool)
+    for k in range(len(classes)):
+        idx = order[bounds[k] : bounds[k + 1]]
         idx = idx[rng.permutation(len(idx))]
         if len(idx) == 1:
             mask[idx] = singletons_selected

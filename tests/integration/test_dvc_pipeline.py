@@ -1,0 +1,120 @@
+"""The real pipeline under real DVC on a copy of the repository: full run, no-op rerun,
+and a change to one task reruns that task only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.conftest import CORPUS
+from tests.integration.conftest import run, stages_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def tasks_of(repo):
+    return yaml.safe_load((repo / "params.yaml").read_text())["challenge"]["tasks"]
+
+
+@pytest.fixture(scope="module")
+def built(demo_repo):
+    first = run(["dvc", "repro"], demo_repo)
+    return demo_repo, first.stdout
+
+
+def test_first_run_builds_every_task(built):
+    repo, output = built
+    for task in tasks_of(repo):
+        assert f"ingest@{task}" in stages_run(output)
+        assert (repo / "data" / "public" / task / "card.json").is_file()
+        assert (repo / "data" / "private" / task / "test_labels.parquet").is_file()
+
+
+def test_second_run_is_a_no_op(built):
+    repo, _ = built
+    again = run(["dvc", "repro"], repo)
+    assert stages_run(again.stdout) == set()
+    assert "Data and pipelines are up to date" in again.stdout
+
+
+def test_no_public_file_carries_a_test_label(built):
+    repo, _ = built
+    for task in tasks_of(repo):
+        public, private = repo / "data" / "public" / task, repo / "data" / "private" / task
+        hidden = pq.read_table(private / "test_labels.parquet")
+        key = hidden.column_names[0]
+        for stem in ("test", "test_pairs"):
+            if (public / f"{stem}.parquet").exists():
+                assert "label" not in pq.read_schema(public / f"{stem}.parquet").names
+                header = (public / f"{stem}.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+                assert "label" not in header and key in header
+        test_ids = set(hidden.column(key).to_pylist())
+        for path in public.rglob("*.parquet"):
+            table = pq.read_table(path)
+            if "label" in table.column_names:  # train tables only: their rows are not test rows
+                own_ids = set(table.column(key).to_pylist()) if key in table.column_names else set()
+                assert not own_ids & test_ids, path
+        card = json.loads((public / "card.json").read_text())
+        assert "test_counts" not in json.dumps(card)
+
+
+def test_changing_one_generator_reruns_that_task_only(built):
+    repo, _ = built
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["demo"]["tasks"]["product_type"]["n_items"] += 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    output = run(["dvc", "repro"], repo).stdout
+    ran = stages_run(output)
+    assert ran and all(stage.endswith("@product_type") or "@" not in stage for stage in ran), ran
+    assert {"demo@product_type", "ingest@product_type"} <= ran
+
+
+def test_add_task_ingests_only_the_new_task(built, tmp_path):
+    repo, _ = built
+    new = tmp_path / "shop_items"
+    shutil.copytree(CORPUS / "broken" / "missing_image", new)
+    (new / "items.csv").write_text((new / "items.csv").read_text().replace("img/nope.png", "img/a3.png"))
+    (new / "task.yaml").write_text((new / "task.yaml").read_text().replace("missing_image", "shop_items"))
+    (new / "expect.json").unlink()
+    out = run(["mmtc", "add-task", str(new)], repo).stdout
+    assert "shop_items: added" in out
+    assert (repo / "contributions" / "shop_items.dvc").is_file()
+    assert "shop_items" in tasks_of(repo)
+    ran = stages_run(run(["dvc", "repro"], repo).stdout)
+    assert {s for s in ran if s.startswith("ingest@")} == {"ingest@shop_items"}
+    assert all(s.endswith("@shop_items") or "@" not in s for s in ran), ran
+    # a new version of the contribution reruns that task again, and only it
+    (new / "items.csv").write_text((new / "items.csv").read_text().replace("12.5", "13.5"))
+    run(["mmtc", "add-task", str(new), "--replace"], repo)
+    ran = stages_run(run(["dvc", "repro"], repo).stdout)
+    assert {s for s in ran if s.startswith("ingest@")} == {"ingest@shop_items"}
+
+
+def test_add_task_refuses_a_broken_contribution(built):
+    repo, _ = built
+    result = run(["mmtc", "add-task", str(CORPUS / "broken" / "ragged_rows")], repo, check=False)
+    assert result.returncode == 2
+    assert "lines 4, 7" in result.stderr and "Fix:" in result.stderr
+    assert "ragged_rows" not in tasks_of(repo)
+
+
+def test_a_broken_contribution_stops_only_its_own_task(built):
+    repo, _ = built
+    contribution = repo / "contributions" / "shop_items"
+    (contribution / "items.csv").write_text((contribution / "items.csv").read_text().replace("13.5", "thirteen"))
+    run(["dvc", "add", "contributions/shop_items"], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["ingest"]["seed"] += 1  # every task must re-ingest now
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro", "--keep-going"], repo, check=False)
+    assert result.returncode != 0
+    assert "column 'Price'" in result.stdout + result.stderr and "thirteen" in result.stdout + result.stderr
+    ran = stages_run(result.stdout)
+    for task in tasks_of(repo):
+        if task != "shop_items":
+            assert f"ingest@{task}" in ran
+            assert (repo / "data" / "public" / task / "card.json").is_file()
