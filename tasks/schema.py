@@ -73,3 +73,33 @@ def release_dir(public_root: Path, task_id: str) -> Path:
 
 def hidden_labels_path(private_root: Path, task_id: str) -> Path:
     return Path(private_root) / task_id / HIDDEN_LABELS
+
+
+# --- stage outputs after ingest (contracts between stages; paths relative to the repo root) ---
+
+# embed: data/embeddings/<task>/<image column>.parquet and data/embeddings/<task>/text.parquet
+# (text columns joined by the task's text template). Columns: table (train|test|left|right),
+# id (string), vector (list<float32>, L2-normalised; zeros when missing), missing (bool).
+# Beside them meta.json (model, weights identity, dims, device, dtype, counts, failures).
+EMBEDDINGS_ROOT = Path("data/embeddings")
+TEXT_EMBEDDING = "text"  # file stem of the joined-text embedding
+EMBEDDING_META = "meta.json"
+WEIGHTS_IDENTITY = EMBEDDINGS_ROOT / "weights.json"  # written by resolve_weights
+EMB_TABLE, EMB_VECTOR, EMB_MISSING = "table", "vector", "missing"
+
+# train: data/models/<task>/ (model, best_params.json, trials.parquet), metrics/train/<task>.json,
+# and baseline submissions submissions/baseline-<name>/<task>/ (one submission per task).
+MODELS_ROOT = Path("data/models")
+TRAIN_METRICS_ROOT = Path("metrics/train")
+BASELINE_PREFIX = "baseline-"  # team names starting with it are reserved for baselines
+
+# submissions: submissions/<team>/<submission_id>/<task>.csv|.parquet + submission.json;
+# rejected ones under submissions/_rejected/<team>/<submission_id>/ with rejection.json.
+SUBMISSIONS_ROOT = Path("submissions")
+SUBMISSION_META = "submission.json"
+REJECTED_DIR = "_rejected"
+
+# evaluate: results/scores.parquet (submission x task x split x metric) and results/scores.duckdb
+RESULTS_ROOT = Path("results")
+# leaderboard: leaderboard/latest.{parquet,csv,md,html}, leaderboard/snapshots/<UTC>.parquet
+LEADERBOARD_ROOT = Path("leaderboard")
