@@ -308,6 +308,7 @@ def feature_schema(spec: FileSpec) -> dict[str, Role]:
 
 class ChallengeParams(Strict):
     name: str
+    opens_at: str
     closed: bool = False
     tasks: list[str]
 

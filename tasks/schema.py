@@ -8,6 +8,8 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 
 class TaskType(str, Enum):
     classification = "classification"
@@ -103,3 +105,20 @@ REJECTED_DIR = "_rejected"
 RESULTS_ROOT = Path("results")
 # leaderboard: leaderboard/latest.{parquet,csv,md,html}, leaderboard/snapshots/<UTC>.parquet
 LEADERBOARD_ROOT = Path("leaderboard")
+
+
+class SubmissionRecord(BaseModel):
+    """submissions/<team>/<submission_id>/submission.json: what was submitted, by whom, when.
+
+    Written once, next to the files, by `mmtc submit` (teams) or the train stage (baselines).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    team: str  # slug; `baseline-<name>` is reserved for the organisers' baselines
+    name: str  # the submission's display name (escaped wherever shown)
+    submission_id: str  # for teams: <UTC yyyymmddThhmmssZ>-<8 hex of the content sha256>
+    submitted_at: str  # ISO 8601 UTC, e.g. 2026-11-23T16:55:00Z
+    files: dict[str, str]  # file name (<task>.csv or <task>.parquet) -> sha256
+    tasks: list[str]
+    baseline: bool = False
+    description: str = ""
