@@ -104,14 +104,62 @@ def cmd_add_task(a: argparse.Namespace) -> int:
     return 0
 
 
-# --- the whole pipeline ------------------------------------------------------------------
+# --- orchestration (Prefect; imported here, at the edge, never in stage code) --------------
 
 
-@command("run", "run the whole pipeline (every DVC stage that is stale) and say where the results are")
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="*", help="stages to bring up to date (default: all)")
+
+
+@command("run", "run the pipeline through the Prefect flow (DVC reruns what is stale) and show the leaderboard", _run_args)
 def cmd_run(a: argparse.Namespace) -> int:
-    result = subprocess.run(["dvc", "repro", "--keep-going"])
-    print("release: data/public/   hidden labels: data/private/")
-    return result.returncode
+    from flows.pipeline import LEADERBOARD_HTML, challenge_pipeline
+
+    state = challenge_pipeline(repo=".", targets=a.targets or None, params_file=str(a.params), return_state=True)
+    if state.is_failed():
+        print(f"error: the pipeline failed: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    print(f"stages run: {len(summary['ran'])}, up to date: {len(summary['up_to_date'])}, in {summary['duration_s']} s")
+    _show_leaderboard()
+    if Path(LEADERBOARD_HTML).is_file():
+        print(f"leaderboard: {Path(LEADERBOARD_HTML).resolve()}")
+    return 0
+
+
+def _show_leaderboard() -> None:
+    try:
+        from tasks.report import print_terminal_board
+    except ImportError:  # the leaderboard stage is not part of this checkout
+        return
+    print_terminal_board(Path("leaderboard"))
+
+
+@command("serve", "serve the on-demand and nightly deployments from this machine (Ctrl-C stops)")
+def cmd_serve(a: argparse.Namespace) -> int:
+    from flows.deployments import serve_all
+
+    serve_all(Path("."), load_params(a.params))
+    return 0
+
+
+def _prefect_yaml_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--check", action="store_true", help="fail if prefect.yaml differs from what params.yaml gives")
+    p.add_argument("--out", type=Path, default=Path("prefect.yaml"))
+
+
+@command("prefect-yaml", "write prefect.yaml (work-pool deployments) from params.yaml", _prefect_yaml_args)
+def cmd_prefect_yaml(a: argparse.Namespace) -> int:
+    from flows.deployments import prefect_yaml
+
+    text = prefect_yaml(load_params(a.params))
+    if a.check:
+        same = a.out.is_file() and a.out.read_text(encoding="utf-8") == text
+        print(f"{a.out} is {'in sync with' if same else 'OUT OF SYNC with'} {a.params}")
+        return 0 if same else 1
+    a.out.write_text(text, encoding="utf-8")
+    print(f"wrote {a.out}")
+    return 0
 
 
 # --- entry point --------------------------------------------------------------------------

@@ -327,6 +327,23 @@ class IngestParams(Strict):
     max_group_share: float = Field(gt=0, le=1, description="matching: refuse a split when one connected group of pairs is larger than this share")
 
 
+class OrchestrationParams(Strict):
+    """Read by flows/ only: how stages are scheduled, never what they compute."""
+
+    concurrency: int = Field(2, ge=1, le=32, description="stages in flight at once on this machine")
+    retries: int = Field(2, ge=0, description="per stage, for transient failures only")
+    retry_delay_seconds: float = Field(10, ge=0)
+    remote: str | None = Field(None, description="DVC remote: pull inputs before and push outputs after each stage")
+
+
+class NightlyParams(Strict):
+    cron: str
+    timezone: str = Field(description="IANA name, e.g. UTC or Europe/Paris")
+    inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
+    commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
+    push: bool = Field(description="dvc push after the commit")
+
+
 class Params(BaseModel):
     """All of params.yaml. Sections of stages not built yet pass through unchecked."""
 
@@ -334,6 +351,8 @@ class Params(BaseModel):
     challenge: ChallengeParams
     demo: DemoParams
     ingest: IngestParams
+    orchestration: OrchestrationParams
+    nightly: NightlyParams
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

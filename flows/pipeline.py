@@ -1,0 +1,156 @@
+"""The challenge pipeline as a Prefect flow: every DVC stage (every task of a foreach stage)
+is a Prefect task running `dvc repro -s <stage>`.
+
+DVC decides what is stale; Prefect decides when and where: independent tasks run at once
+(a thread pool, `orchestration.concurrency`), transient failures are retried, each stage's
+output streams into the Prefect logs, and nothing is cached on Prefect's side.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.dvc_stages import StageRun, plan, repro_stage
+from tasks.config import OrchestrationParams, load_params
+
+LEADERBOARD_MD = Path("leaderboard/latest.md")
+LEADERBOARD_HTML = Path("leaderboard/latest.html")
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, run: StageRun):
+        self.run = run
+        tail = "\n".join(run.tail[-25:])
+        super().__init__(f"stage {run.stage} failed (exit {run.returncode}); last lines of its log:\n{tail}")
+
+
+def _retry_if_transient(task, task_run, state) -> bool:
+    """Retry a busy lock or a dropped connection; a real error (bad data, a bug) fails at once."""
+    try:
+        state.result()
+    except StageFailed as exc:
+        return exc.run.transient
+    except Exception:  # noqa: BLE001 - anything unexpected may be transient
+        return True
+    return False
+
+
+@task(name="dvc-stage", task_run_name="{stage}", cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=_retry_if_transient)
+def run_stage(repo: str, stage: str, remote: str | None = None) -> dict:
+    logger = get_run_logger()
+    run = repro_stage(Path(repo), stage, logger.info, remote=remote)
+    if run.returncode != 0:
+        raise StageFailed(run)
+    return {"stage": stage, "ran": bool(run.ran), "seconds": round(run.seconds, 2)}
+
+
+@dataclass
+class Summary:
+    ran: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    blocked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    leaderboard: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "ran": sorted(self.ran),
+            "up_to_date": sorted(self.up_to_date),
+            "failed": sorted(self.failed),
+            "blocked": sorted(self.blocked),
+            "duration_s": round(self.seconds, 1),
+            "leaderboard": self.leaderboard,
+        }
+
+
+def is_per_task(stage: str) -> bool:
+    return "@" in stage
+
+
+def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationParams) -> Summary:
+    """Submit each stage once its upstream stages have finished.
+
+    A failed per-task stage blocks only the rest of that task's chain; a stage that gathers all
+    tasks (evaluate, leaderboard) still runs over the tasks that made it, so one bad
+    contribution does not stop the challenge.
+    """
+    start = time.perf_counter()
+    graph, visit = plan(repo, targets)
+    summary = Summary(up_to_date=sorted(set(graph) - visit))
+    stage_task = run_stage.with_options(retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds)
+    outcome: dict[str, str] = {s: "skipped" for s in set(graph) - visit}  # stage -> completed|failed|blocked|skipped
+    running = {}
+
+    def ready(stage: str) -> bool:
+        return all(p in outcome for p in graph.predecessors(stage))
+
+    def submit_ready() -> None:
+        for stage in sorted(visit - set(outcome) - set(running)):
+            if len(running) >= settings.concurrency:
+                return
+            if not ready(stage):
+                continue
+            failed_up = [p for p in graph.predecessors(stage) if outcome[p] in ("failed", "blocked")]
+            gathers = not is_per_task(stage) and all(is_per_task(p) for p in failed_up)
+            if failed_up and not gathers:
+                outcome[stage] = "blocked"
+                summary.blocked.append(stage)
+                continue
+            running[stage] = stage_task.submit(str(repo), stage, settings.remote)
+
+    submit_ready()
+    while running:
+        future = next(as_completed(list(running.values())))
+        stage = next(s for s, f in running.items() if f is future)
+        del running[stage]
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - reported, and the flow fails below
+            outcome[stage] = "failed"
+            summary.failed[stage] = str(exc)
+        else:
+            outcome[stage] = "completed"
+            (summary.ran if result["ran"] else summary.up_to_date).append(stage)
+        submit_ready()
+    never = sorted(visit - set(outcome))  # unreachable unless the graph has a cycle DVC allowed
+    summary.blocked.extend(never)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def publish(repo: Path, summary: Summary) -> None:
+    md = repo / LEADERBOARD_MD
+    if md.is_file():
+        create_markdown_artifact(markdown=md.read_text(encoding="utf-8"), key="leaderboard", description="The leaderboard after this run")
+    if (repo / LEADERBOARD_HTML).is_file():
+        summary.leaderboard = str(repo / LEADERBOARD_HTML)
+
+
+# The pool is sized for the largest concurrency anyone sets; run_stages keeps at most
+# `orchestration.concurrency` stages in flight, so the knob lives in params.yaml.
+@flow(name="challenge-pipeline", persist_result=False, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=32))
+def challenge_pipeline(repo: str = ".", targets: list[str] | None = None, params_file: str = "params.yaml") -> dict:
+    """Run every stale stage of the pipeline (or of `targets` and their upstream), then publish the board."""
+    logger = get_run_logger()
+    root = Path(repo).resolve()
+    settings = load_params(root / params_file).orchestration
+    summary = run_stages(root, targets, settings)
+    publish(root, summary)
+    logger.info("pipeline summary: %s", summary.as_dict())
+    if summary.failed or summary.blocked:
+        failures = "\n\n".join(summary.failed.values())
+        raise RuntimeError(f"{len(summary.failed)} stage(s) failed: {', '.join(sorted(summary.failed))}; blocked: {', '.join(sorted(summary.blocked)) or 'none'}\n{failures}")
+    return summary.as_dict()
+
+
+if __name__ == "__main__":
+    print(challenge_pipeline())
