@@ -465,9 +465,8 @@ class ClipEncoder:
     def compute(self) -> str:
         return compute_label(self.device)
 
-    @property
-    def trimmed_text(self) -> bool:
-        return supports_trimmed_text(self.model, self.tokenizer)
+    def __post_init__(self) -> None:
+        self.trimmed_text = supports_trimmed_text(self.model, self.tokenizer)  # once: it inspects the mask
 
     def _autocast(self):
         import contextlib
@@ -495,9 +494,11 @@ class ClipEncoder:
         import torch.nn.functional as F
 
         trimmed = self.trimmed_text if trimmed is None else trimmed
+        if trimmed:
+            tokens = tokens[:, : int(text_lengths(tokens).max())]  # on the host: no device sync per batch
         tokens = tokens.to(self.device, non_blocking=True)
         with torch.inference_mode(), self._autocast():
-            features = encode_text_trimmed(self.model, tokens) if trimmed else self.model.encode_text(tokens)
+            features = encode_text_trimmed(self.model, tokens, tokens.shape[1]) if trimmed else self.model.encode_text(tokens)
         return F.normalize(features.float(), dim=-1)
 
 
@@ -520,7 +521,7 @@ def supports_trimmed_text(model, tokenizer) -> bool:
     return bool(torch.isneginf(mask[upper]).all() and (mask[~upper] == 0).all())
 
 
-def encode_text_trimmed(model, tokens):
+def encode_text_trimmed(model, tokens, length: int | None = None):
     """open_clip's CLIP.encode_text on the first L positions only, L = the batch's longest sequence.
 
     Under the causal mask, position i sees positions <= i only, so the padding after every
@@ -530,8 +531,8 @@ def encode_text_trimmed(model, tokens):
     import torch
     from open_clip.transformer import text_global_pool
 
-    positions = torch.arange(tokens.shape[1], device=tokens.device)
-    length = int(((tokens != 0) * positions).max().item()) + 1
+    if length is None:
+        length = int(text_lengths(tokens).max())
     text = tokens[:, :length]
     cast_dtype = model.transformer.get_cast_dtype()
     x = model.token_embedding(text).to(cast_dtype)
@@ -548,5 +549,5 @@ def text_lengths(tokens) -> np.ndarray:
     """Per row: the position after the last non-padding token (what trimming keeps)."""
     import torch
 
-    positions = torch.arange(tokens.shape[1])
-    return (((tokens != 0) * positions).max(dim=1).values + 1).numpy()
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    return (((tokens != 0) * positions).max(dim=1).values + 1).cpu().numpy()

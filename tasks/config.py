@@ -355,10 +355,17 @@ class EmbedParams(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     image_batch_size: int = Field(default=64, gt=0)
     text_batch_size: int = Field(default=256, gt=0)
-    workers: int = Field(default=2, ge=0, description="DataLoader processes decoding images while the model runs")
+    workers: Literal["auto"] | int = Field(default="auto", description="DataLoader processes decoding images while the model runs; auto: 1 on CPU (the model needs the cores), all cores but one on CUDA")
     max_failed_share: float = Field(default=0.05, ge=0, le=1, description="per image column: share of rows with an image that may fail to decode before the stage fails")
     text: dict[str, TextChoice] = Field(default_factory=dict, description="per-task text overrides")
     cache: EmbedCacheParams = EmbedCacheParams()
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: Literal["auto"] | int) -> Literal["auto"] | int:
+        if v != "auto" and v < 0:
+            raise ValueError("workers must be 'auto' or a count >= 0")
+        return v
 
 
 class Params(BaseModel):

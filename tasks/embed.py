@@ -478,6 +478,15 @@ def collate_images(batch: list) -> tuple[list[int], Any, list[tuple[int, str]]]:
     return [i for i, _ in good], pixels, bad
 
 
+def decode_workers(workers: str | int, device: str) -> int:
+    """'auto': on CPU one process (decoding overlaps the model, which needs the cores); on CUDA all
+    cores but one, since decoding must keep up with a GPU."""
+    if workers != "auto":
+        return int(workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(16, cores - 1)) if device == "cuda" else 1
+
+
 def image_loader(paths: list[Path], transform: Callable, batch_size: int, workers: int, pin_memory: bool):
     """Batches of preprocessed images, decoded by `workers` processes ahead of the model."""
     from torch.utils.data import DataLoader
@@ -495,12 +504,12 @@ def image_loader(paths: list[Path], transform: Callable, batch_size: int, worker
     )
 
 
-def embed_image_files(encoder: ClipEncoder, paths: list[Path], keys: list[str], batch_size: int, workers: int, progress: bool = False, desc: str = "images") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def embed_image_files(encoder: ClipEncoder, paths: list[Path], keys: list[str], batch_size: int, workers: str | int, progress: bool = False, desc: str = "images") -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """key -> vector for the files that decode, key -> reason for those that do not."""
     import torch
     from tqdm import tqdm
 
-    loader = image_loader(paths, encoder.transform, batch_size, workers, pin_memory=encoder.device == "cuda")
+    loader = image_loader(paths, encoder.transform, batch_size, decode_workers(workers, encoder.device), pin_memory=encoder.device == "cuda")
     done: list[tuple[list[int], torch.Tensor]] = []
     failures: dict[str, str] = {}
     vectors: dict[str, np.ndarray] = {}

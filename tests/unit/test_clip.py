@@ -187,3 +187,21 @@ def test_cuda_asked_without_cuda_is_refused(monkeypatch):
         clipmod.resolve_device("cuda")
     assert clipmod.resolve_device("auto") == "cpu"
     assert clipmod.compute_label("cuda") != clipmod.compute_label("cpu")
+
+
+def test_encoder_text_path_trims_on_the_host_and_matches_encode_text(tmp_path):
+    params = tiny_clip(seed=2)
+    encoder = load_encoder(resolve_weights(params, memo_dir=tmp_path), params, "cpu")
+    assert encoder.trimmed_text
+    tokens = encoder.tokenize(TEXTS[:2] + TEXTS[5:])  # short texts only: the batch runs on a few positions
+    with torch.inference_mode():
+        expected = torch.nn.functional.normalize(encoder.model.encode_text(tokens), dim=-1)
+    torch.testing.assert_close(encoder.encode_tokens(tokens), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_decode_workers_auto_depends_on_the_device():
+    from tasks.embed import decode_workers
+
+    assert decode_workers("auto", "cpu") == 1
+    assert decode_workers("auto", "cuda") >= 1
+    assert decode_workers(3, "cuda") == 3 and decode_workers(0, "cpu") == 0
