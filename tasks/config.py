@@ -341,7 +341,7 @@ class ClipParams(Strict):
 class TextChoice(Strict):
     """Per task: which columns make the embedded text, and how they are joined."""
 
-    columns: list[str] | None = Field(default=None, description="feature columns (any role but image); default: the task's text columns")
+    columns: list[str] | None = Field(default=None, description="feature columns (any role but image); default: the task's text columns; [] = no text embedding")
     template: str | None = Field(default=None, description="str.format template over the columns, e.g. '{title} by {brand}'; default: the card's text_template, else 'name: value; ...'")
 
 

@@ -77,13 +77,13 @@ class EmbeddingCache:
         wanted = pa.array(sorted(set(keys)), pa.string())
         for part in self.parts():
             try:
-                table = pq.read_table(part)
+                if pq.read_schema(part).field("vector").type.list_size != dims:
+                    continue
+                # compacted parts are sorted by key in small row groups: the filter skips most of the file
+                table = pq.read_table(part, filters=pc.is_in(pc.field("key"), value_set=wanted))
             except (OSError, pa.ArrowException) as exc:  # vanished by a compaction, or damaged: a miss
                 warnings.warn(f"embedding cache: skipping {part} ({type(exc).__name__})", stacklevel=2)
                 continue
-            if table.num_rows == 0 or table.schema.field("vector").type.list_size != dims:
-                continue
-            table = table.filter(pc.is_in(table.column("key"), value_set=wanted))
             vectors = _fixed_list_to_numpy(table.column("vector"), dims)
             for key, vector in zip(table.column("key").to_pylist(), vectors):
                 found[key] = vector
@@ -114,9 +114,9 @@ class EmbeddingCache:
             return
         merged = pa.concat_tables(tables)
         _, first = np.unique(merged.column("key").to_numpy(zero_copy_only=False), return_index=True)
-        merged = merged.take(pa.array(np.sort(first)))
+        merged = merged.take(pa.array(first))  # np.unique sorts: one row per key, in key order
         sink = pa.BufferOutputStream()
-        pq.write_table(merged, sink, compression="zstd")
+        pq.write_table(merged, sink, compression="zstd", row_group_size=4096)
         atomic_write_bytes(self.folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet", sink.getvalue().to_pybytes())
         for part in parts:
             part.unlink(missing_ok=True)
@@ -161,9 +161,11 @@ def text_spec(task_id: str, card: dict, choice: TextChoice | None) -> TextSpec |
 
     columns = None
     if choice is not None and choice.columns is not None:
+        if not choice.columns:
+            return None  # `columns: []`: no text embedding for this task
         unknown = [c for c in choice.columns if c not in usable]
-        if unknown or not choice.columns:
-            refuse(f"text columns {unknown or '[]'} are not feature columns of {task_id}", f"choose from {', '.join(usable)}", f"{where}.columns")
+        if unknown:
+            refuse(f"text columns {unknown} are not feature columns of {task_id}", f"choose from {', '.join(usable)}", f"{where}.columns")
         columns = list(dict.fromkeys(choice.columns))
     if choice is not None and choice.template is not None:
         template, source = choice.template, "params"

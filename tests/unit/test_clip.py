@@ -205,3 +205,12 @@ def test_decode_workers_auto_depends_on_the_device():
     assert decode_workers("auto", "cpu") == 1
     assert decode_workers("auto", "cuda") >= 1
     assert decode_workers(3, "cuda") == 3 and decode_workers(0, "cpu") == 0
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_with_the_fix(oc, tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"visual.proj": torch.zeros(3, 3)}, path)
+    params = tiny_clip(pretrained=str(path), if_unavailable="fail")
+    identity = resolve_weights(params, memo_dir=tmp_path)
+    with pytest.raises(InputError, match="does not load into mmtc-tiny-test"):
+        load_encoder(identity, params, "cpu", memo_dir=tmp_path)

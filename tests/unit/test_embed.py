@@ -190,6 +190,7 @@ def test_text_spec_prefers_params_then_card_then_default():
     assert text_spec("t", {**card, "text_template": None}, None) == TextSpec(["title", "description"], None, "default")
     assert text_spec("t", card, TextChoice(template="{brand}: {title}")) == TextSpec(["brand", "title"], "{brand}: {title}", "params")
     assert text_spec("t", {"features": {"price": "numeric", "photo": "image"}, "text_template": None}, None) is None
+    assert text_spec("t", card, TextChoice(columns=[])) is None  # no text embedding for this task
     with pytest.raises(InputError, match="description"):
         text_spec("t", {**card, "text_template": "{title} {colour}"}, None)
 
