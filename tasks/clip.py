@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -260,13 +261,22 @@ def _hub_cached(repo: str, filename: str, cache_dir: str | None) -> Path | None:
 
 
 def _reachable(host: str) -> bool:
+    """A TCP connect within PROBE_TIMEOUT_S, name lookup included (a hung resolver ignores socket timeouts)."""
     if not host:
         return False
-    try:
-        with socket.create_connection((host, 443), timeout=PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=PROBE_TIMEOUT_S):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S)
+    return bool(result and result[0])
 
 
 def _unavailable(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_dir: Path | None) -> WeightsIdentity:

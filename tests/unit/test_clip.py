@@ -214,3 +214,24 @@ def test_a_checkpoint_of_another_architecture_is_refused_with_the_fix(oc, tmp_pa
     identity = resolve_weights(params, memo_dir=tmp_path)
     with pytest.raises(InputError, match="does not load into mmtc-tiny-test"):
         load_encoder(identity, params, "cpu", memo_dir=tmp_path)
+
+
+def test_online_resolution_gives_up_quickly_when_the_hub_does_not_answer(tmp_path, monkeypatch):
+    """offline: auto without HF_HUB_OFFLINE: a hanging connection is abandoned after the probe's timeout."""
+    import threading
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(clipmod, "PROBE_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    def hang(*args, **kwargs):
+        release.wait(30)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    params = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="fail", offline="auto", weights_dir=str(tmp_path / "empty"))
+    try:
+        with pytest.raises(InputError, match="could not be downloaded"):
+            resolve_weights(params, memo_dir=tmp_path)
+    finally:
+        release.set()
