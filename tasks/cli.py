@@ -104,6 +104,46 @@ def cmd_add_task(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- embed --------------------------------------------------------------------------------
+
+
+@command("resolve-weights", "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json", lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"))
+def cmd_resolve_weights(a: argparse.Namespace) -> int:
+    from tasks.clip import resolve_weights, write_identity
+    from tasks.schema import WEIGHTS_IDENTITY
+
+    params = load_params(a.params)
+    identity = resolve_weights(params.embed.clip, memo_dir=Path(params.embed.cache.dir))
+    out = a.out or WEIGHTS_IDENTITY
+    write_identity(identity, out)
+    print(f"CLIP weights in use: {identity.label()} -> {out}")
+    return 0
+
+
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", help="task id: a release folder under --public")
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+    p.add_argument("--out", type=Path, default=None, help="default: data/embeddings")
+    p.add_argument("--weights", type=Path, default=None, help="default: data/embeddings/weights.json (written by resolve-weights)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor fill the embedding cache")
+
+
+@command("embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args)
+def cmd_embed(a: argparse.Namespace) -> int:
+    from tasks.clip import check_matches_params, read_identity
+    from tasks.embed import embed_task
+    from tasks.schema import EMBEDDINGS_ROOT, WEIGHTS_IDENTITY
+
+    params = load_params(a.params)
+    weights_path = a.weights or WEIGHTS_IDENTITY
+    identity = read_identity(weights_path)
+    check_matches_params(identity, params.embed.clip, weights_path)
+    cache = None if a.no_cache or not params.embed.cache.enabled else Path(params.embed.cache.dir)
+    report = embed_task(a.task, a.public, a.out or EMBEDDINGS_ROOT, params.embed, identity, cache_root=cache, memo_dir=Path(params.embed.cache.dir))
+    print(f"embedded {report.summary()}")
+    return 0
+
+
 # --- orchestration (Prefect; imported here, at the edge, never in stage code) --------------
 
 

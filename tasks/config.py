@@ -342,6 +342,45 @@ class NightlyParams(Strict):
     inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
     commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
     push: bool = Field(description="dvc push after the commit")
+class ClipParams(Strict):
+    """Which CLIP weights to use, and what to do when they cannot be had."""
+
+    model: str = Field(description="open_clip model config name, e.g. ViT-B-32 (or one of tasks/model_configs)")
+    pretrained: str | None = Field(description="an open_clip pretrained tag (e.g. laion2b_s34b_b79k) or a path to a local checkpoint; null = random init on purpose")
+    if_unavailable: Literal["random-init", "fail"] = Field(description="when the weights are not cached and cannot be downloaded")
+    seed: int = Field(default=0, description="seed of the random init, when it is used")
+    offline: Literal["auto"] | bool = Field(default="auto", description="true: never touch the network; auto: offline when HF_HUB_OFFLINE is set or the hub is unreachable")
+    weights_dir: str | None = Field(default=None, description="download/cache folder for weights; null = the Hugging Face cache")
+
+
+class TextChoice(Strict):
+    """Per task: which columns make the embedded text, and how they are joined."""
+
+    columns: list[str] | None = Field(default=None, description="feature columns (any role but image); default: the task's text columns; [] = no text embedding")
+    template: str | None = Field(default=None, description="str.format template over the columns, e.g. '{title} by {brand}'; default: the card's text_template, else 'name: value; ...'")
+
+
+class EmbedCacheParams(Strict):
+    enabled: bool = True
+    dir: str = Field(default=".mmtc_cache/embeddings", description="content-addressed vectors; outside DVC outputs so that reruns keep it")
+
+
+class EmbedParams(Strict):
+    clip: ClipParams
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    image_batch_size: int = Field(default=64, gt=0)
+    text_batch_size: int = Field(default=256, gt=0)
+    workers: Literal["auto"] | int = Field(default="auto", description="DataLoader processes decoding images while the model runs; auto: 1 on CPU (the model needs the cores), all cores but one on CUDA")
+    max_failed_share: float = Field(default=0.05, ge=0, le=1, description="per image column: share of rows with an image that may fail to decode before the stage fails")
+    text: dict[str, TextChoice] = Field(default_factory=dict, description="per-task text overrides")
+    cache: EmbedCacheParams = EmbedCacheParams()
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: Literal["auto"] | int) -> Literal["auto"] | int:
+        if v != "auto" and v < 0:
+            raise ValueError("workers must be 'auto' or a count >= 0")
+        return v
 
 
 class Params(BaseModel):
@@ -351,6 +390,7 @@ class Params(BaseModel):
     challenge: ChallengeParams
     demo: DemoParams
     ingest: IngestParams
+    embed: EmbedParams
     orchestration: OrchestrationParams
     nightly: NightlyParams
 

@@ -26,6 +26,9 @@ SMALL_DEMO = {
     "product_variants": {"n_blocks": 12, "image_size": 48},
 }
 
+# The embed stage in tests: a tiny CLIP config of the project, random weights (fast, offline).
+TINY_CLIP = {"model": "mmtc-tiny-test", "pretrained": None}
+
 
 def tool_env() -> dict:
     env = dict(os.environ)
@@ -69,6 +72,8 @@ def shrink_params(repo: Path, **overrides) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["demo"]["tasks"] = {k: dict(v) for k, v in SMALL_DEMO.items()}
+    if "embed" in params:
+        params["embed"]["clip"].update(TINY_CLIP)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

@@ -37,8 +37,9 @@ def test_first_run_builds_every_task(built):
 def test_second_run_is_a_no_op(built):
     repo, _ = built
     again = run(["dvc", "repro"], repo)
-    assert stages_run(again.stdout) == set()
-    assert "Data and pipelines are up to date" in again.stdout
+    # resolve_weights always runs (cheap): it notices weights that appeared or changed in the caches
+    assert stages_run(again.stdout) <= {"resolve_weights"}
+    assert "didn't change, skipping" in again.stdout
 
 
 def test_no_public_file_carries_a_test_label(built):
