@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from tasks.config import load_manifest, load_params
+from tasks.config import load_params
 from tasks.errors import InputError, InputErrors
+from tasks.files import write_json
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {}
 
@@ -126,6 +127,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="default: data/embeddings")
     p.add_argument("--weights", type=Path, default=None, help="default: data/embeddings/weights.json (written by resolve-weights)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor fill the embedding cache")
+    p.add_argument("--metrics", type=Path, default=Path("metrics/embed"), help="where this run's cache use and speed go")
 
 
 @command("embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args)
@@ -140,6 +142,7 @@ def cmd_embed(a: argparse.Namespace) -> int:
     check_matches_params(identity, params.embed.clip, weights_path)
     cache = None if a.no_cache or not params.embed.cache.enabled else Path(params.embed.cache.dir)
     report = embed_task(a.task, a.public, a.out or EMBEDDINGS_ROOT, params.embed, identity, cache_root=cache, memo_dir=Path(params.embed.cache.dir))
+    write_json(a.metrics / f"{a.task}.json", report.run_metrics(cache_enabled=cache is not None))
     print(f"embedded {report.summary()}")
     return 0
 

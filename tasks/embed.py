@@ -233,6 +233,7 @@ class FileReport:
     detail: dict = field(default_factory=dict)
 
     def meta(self) -> dict:
+        """What the output is: the same inputs give the same dict, however much came from the cache."""
         return {
             "kind": self.kind,
             "rows": self.rows,
@@ -240,9 +241,19 @@ class FileReport:
             "missing": self.missing,
             "failed": self.failed,
             "distinct_items": self.distinct,
+            **self.detail,
+        }
+
+    def run_stats(self) -> dict:
+        """How this run went: cache use and speed. Kept out of meta.json so that a rerun served
+        from the cache does not look like new embeddings to the stages downstream."""
+        return {
+            "rows": self.rows,
+            "distinct_items": self.distinct,
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
-            **self.detail,
+            "seconds": round(self.seconds, 2),
+            "embedded_per_second": round(self.cache_misses / self.seconds, 1) if self.cache_misses and self.seconds > 0 else None,
         }
 
 
@@ -263,6 +274,16 @@ class EmbedReport:
     @property
     def cache_misses(self) -> int:
         return sum(f.cache_misses for f in self.files)
+
+    def run_metrics(self, cache_enabled: bool) -> dict:
+        """metrics/embed/<task>.json: declared as DVC metrics, not as an input of training."""
+        return {
+            "task": self.task_id,
+            "device": self.device,
+            "seconds": round(self.seconds, 2),
+            "cache": {"enabled": cache_enabled, "hits": self.cache_hits, "misses": self.cache_misses, "counted": "distinct items (content), not rows"},
+            "files": {f"{f.stem}.parquet": f.run_stats() for f in self.files},
+        }
 
     def summary(self) -> str:
         parts = []
@@ -335,7 +356,7 @@ def embed_task(
     with staged_dir(out_dir) as stage:
         for stem, (rows, vectors, missing) in outputs.items():
             write_parquet(_output_table(rows, vectors, missing), stage / f"{stem}.parquet")
-        write_json(stage / EMBEDDING_META, _meta(task_id, task_type, tables, weights, device, reports, failed, params, cache_root))
+        write_json(stage / EMBEDDING_META, _meta(task_id, task_type, tables, weights, device, reports, failed, params))
     return EmbedReport(task_id, out_dir, device, reports, failed, weights, time.perf_counter() - start)
 
 
@@ -597,7 +618,7 @@ def _output_table(rows: Rows, vectors: np.ndarray, missing: np.ndarray) -> pa.Ta
     )
 
 
-def _meta(task_id, task_type, tables, weights: WeightsIdentity, device: str, reports: list[FileReport], failed: list[dict], params: EmbedParams, cache_root) -> dict:
+def _meta(task_id, task_type, tables, weights: WeightsIdentity, device: str, reports: list[FileReport], failed: list[dict], params: EmbedParams) -> dict:
     return {
         "task": task_id,
         "type": task_type.value,
@@ -611,12 +632,6 @@ def _meta(task_id, task_type, tables, weights: WeightsIdentity, device: str, rep
         "dtype": "float16 autocast (vectors stored as float32)" if device == "cuda" else "float32",
         "vectors": "list<float32>, L2-normalised; zeros where missing",
         "files": {f"{r.stem}.parquet": r.meta() for r in reports},
-        "cache": {
-            "enabled": cache_root is not None,
-            "hits": sum(r.cache_hits for r in reports),
-            "misses": sum(r.cache_misses for r in reports),
-            "counted": "distinct items (content), not rows",
-        },
         "max_failed_share": params.max_failed_share,
         "n_failed": len(failed),
         "failed": failed[:MAX_FAILED_LISTED],

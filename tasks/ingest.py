@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from PIL import Image, UnidentifiedImageError
 
 from tasks import __version__
-from tasks.config import FileSpec, IngestParams, TaskManifest, feature_schema, load_manifest
+from tasks.config import IngestParams
+from tasks.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
 from tasks.errors import InputError, raise_all
 from tasks.files import sha256_bytes, sha256_file, sha256_tree, staged_dir, write_json, write_parquet, write_twins
 from tasks.rawfiles import RawTable, read_raw

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from tasks.config import FileSpec
+from tasks.manifest import FileSpec
 from tasks.errors import InputError
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}

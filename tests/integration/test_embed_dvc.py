@@ -74,13 +74,13 @@ def test_ten_new_rows_are_the_only_items_embedded(built, tmp_path):
     run(["mmtc", "add-task", str(contribution)], repo)
     ran = stages_run(run(["dvc", "repro"], repo).stdout)
     assert {s for s in ran if s.startswith("embed@")} == {"embed@shop_items"}
-    meta = json.loads((repo / "data" / "embeddings" / "shop_items" / "meta.json").read_text())
-    assert meta["cache"]["misses"] == 40 and meta["cache"]["hits"] == 0
+    stats = json.loads((repo / "metrics" / "embed" / "shop_items.json").read_text())
+    assert stats["cache"]["misses"] == 40 and stats["cache"]["hits"] == 0
 
     write_contribution(contribution, 30)  # the same 20 items and 10 new ones
     run(["mmtc", "add-task", str(contribution), "--replace"], repo)
     ran = stages_run(run(["dvc", "repro"], repo).stdout)
     assert {s for s in ran if s.startswith("embed@")} == {"embed@shop_items"}
-    meta = json.loads((repo / "data" / "embeddings" / "shop_items" / "meta.json").read_text())
+    stats = json.loads((repo / "metrics" / "embed" / "shop_items.json").read_text())
     for name in ("photo.parquet", "text.parquet"):
-        assert (meta["files"][name]["rows"], meta["files"][name]["cache_hits"], meta["files"][name]["cache_misses"]) == (30, 20, 10)
+        assert (stats["files"][name]["rows"], stats["files"][name]["cache_hits"], stats["files"][name]["cache_misses"]) == (30, 20, 10)

@@ -67,8 +67,8 @@ def test_rerun_is_served_from_the_cache_with_the_same_bytes(tmp_path, tiny):
     run(tmp_path, tiny, out="first")
     second = run(tmp_path, tiny, out="second")
     assert second.cache_hits == 20 and second.cache_misses == 0
-    for stem in ("photo", "text"):
-        assert (tmp_path / "first" / "items" / f"{stem}.parquet").read_bytes() == (tmp_path / "second" / "items" / f"{stem}.parquet").read_bytes()
+    for name in ("photo.parquet", "text.parquet", "meta.json"):  # meta.json says nothing of the cache
+        assert (tmp_path / "first" / "items" / name).read_bytes() == (tmp_path / "second" / "items" / name).read_bytes()
 
 
 def test_vectors_do_not_depend_on_the_cache(tmp_path, tiny):
@@ -79,19 +79,18 @@ def test_vectors_do_not_depend_on_the_cache(tmp_path, tiny):
     cached = run(tmp_path, tiny, out="cached")
     assert cached.cache_hits == 18 and cached.cache_misses == 10
     uncached = run(tmp_path, tiny, out="uncached", cache=False)
-    assert uncached.cache_hits == 0 and meta(tmp_path, out="uncached")["cache"]["enabled"] is False
+    assert uncached.cache_hits == 0 and uncached.run_metrics(cache_enabled=False)["cache"]["enabled"] is False
     for stem in ("photo", "text"):
         np.testing.assert_allclose(vectors(tmp_path / "cached" / "items" / f"{stem}.parquet"), vectors(tmp_path / "uncached" / "items" / f"{stem}.parquet"), atol=1e-5)
 
 
 def test_adding_ten_rows_embeds_only_those_rows(tmp_path, tiny):
     classification(tmp_path / "public", "items", 20)
-    first = meta(tmp_path) if run(tmp_path, tiny) else None
+    first = run(tmp_path, tiny).run_metrics(cache_enabled=True)
     assert first["cache"] == {"enabled": True, "hits": 0, "misses": 40, "counted": "distinct items (content), not rows"}
     shutil.rmtree(tmp_path / "public" / "items")
     classification(tmp_path / "public", "items", 30)  # the same 20 rows (now split differently) and 10 new ones
-    run(tmp_path, tiny)
-    files = meta(tmp_path)["files"]
+    files = run(tmp_path, tiny).run_metrics(cache_enabled=True)["files"]
     for stem in ("photo.parquet", "text.parquet"):
         assert files[stem]["cache_hits"] == 20 and files[stem]["cache_misses"] == 10 and files[stem]["rows"] == 30
 
@@ -100,9 +99,8 @@ def test_same_image_in_another_task_is_not_embedded_again(tmp_path, tiny):
     classification(tmp_path / "public", "items", 8)
     run(tmp_path, tiny)
     make_release(tmp_path / "public", "pairs", {"left": [record(i) for i in range(8)], "right": [record(i) for i in range(4)]}, task_type="matching")
-    run(tmp_path, tiny, task="pairs")
-    m = meta(tmp_path, "pairs")
-    assert m["files"]["photo.parquet"] == {**m["files"]["photo.parquet"], "rows": 12, "distinct_items": 8, "cache_hits": 8, "cache_misses": 0}
+    stats = run(tmp_path, tiny, task="pairs").run_metrics(cache_enabled=True)["files"]["photo.parquet"]
+    assert (stats["rows"], stats["distinct_items"], stats["cache_hits"], stats["cache_misses"]) == (12, 8, 8, 0)
     table = pq.read_table(tmp_path / "out" / "pairs" / "photo.parquet")
     assert table.column("table").to_pylist() == ["left"] * 8 + ["right"] * 4  # ids repeat between left and right
     v = vectors(tmp_path / "out" / "pairs" / "photo.parquet")

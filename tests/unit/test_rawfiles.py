@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.config import FileSpec
+from tasks.manifest import FileSpec
 from tasks.errors import InputError
 from tasks.rawfiles import read_raw
 
