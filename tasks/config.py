@@ -345,3 +345,57 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise InputError(problem=f"{path} not found", fix="run from the project root or pass --params") from None
     except ValidationError as exc:
         raise _validation_error(exc, None, str(path)) from None
+
+
+# ---------------------------------------------------------------------------------------
+# params.yaml sections of the scoring stages: submit, evaluate, leaderboard, demo_teams.
+# Typed here and read through `section()`, so `Params` itself needs no edit.
+
+
+class SubmitParams(Strict):
+    max_per_day: int = Field(ge=1, description="accepted submissions per team per UTC day")
+    max_total: int = Field(ge=1, description="accepted submissions per team over the whole challenge")
+    max_file_mb: float = Field(gt=0, description="size cap of one submitted file, checked while reading it")
+    max_description_chars: int = Field(ge=0)
+
+
+class EvaluateParams(Strict):
+    threads: int = Field(ge=0, description="DuckDB threads; 0 lets DuckDB use every core")
+    memory_limit: str = Field(description="DuckDB memory limit, e.g. '4GB'")
+
+
+class LeaderboardParams(Strict):
+    policy: Literal["best-public", "last"] = Field(description="which submission of a team counts per task")
+
+
+class DemoTeamPlan(Strict):
+    strategy: Literal["rules", "noisy-copy", "broken-then-majority"]
+    days: list[int] = Field(min_length=1, description="day offsets after challenge.opens_at, one per submission")
+    tasks: list[str] | None = Field(default=None, description="tasks covered; all when absent")
+    noise: float = Field(default=0.0, ge=0, le=1)
+
+
+class DemoTeamsParams(Strict):
+    seed: int
+    teams: dict[str, DemoTeamPlan]
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "submit": SubmitParams,
+    "evaluate": EvaluateParams,
+    "leaderboard": LeaderboardParams,
+    "demo_teams": DemoTeamsParams,
+}
+
+
+def section(params: Params, name: str):
+    """One typed section of params.yaml that `Params` passes through unchecked."""
+    data = getattr(params, name, None)
+    if data is None:
+        raise InputError(problem=f"params.yaml has no '{name}' section", fix=f"add the '{name}:' section (see the README, 'Submissions and the leaderboard')", file="params.yaml")
+    try:
+        return SECTIONS[name].model_validate(data)
+    except ValidationError as exc:
+        err = _validation_error(exc, None, "params.yaml")
+        err.problem = f"{name}: {err.problem}"
+        raise err from None
