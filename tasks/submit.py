@@ -121,10 +121,10 @@ def check_slug(value: str, what: str) -> str:
     text = str(value)
     if CONTROL.search(text):
         problem = f"the {what} name contains control or invisible characters"
-    elif "/" in text or "\\" in text or text.startswith(".") or ".." in text:
-        problem = f"the {what} name would name a path outside its folder"
     elif any(c in text for c in "<>&\"'`"):
         problem = f"the {what} name contains markup characters"
+    elif "/" in text or "\\" in text or text.startswith(".") or ".." in text:
+        problem = f"the {what} name would name a path outside its folder"
     else:
         problem = f"the {what} name is not a slug"
     suggestion = slugify(CONTROL.sub("", text), max_length=40) or "my-team"
@@ -202,7 +202,7 @@ def submit(
     stage = root / STAGING_DIR / f"{team}-{uuid.uuid4().hex}"
     stage.mkdir(parents=True)
     try:
-        files, rows, errors = _stage_and_check(entries, stage, contracts, int(params.max_file_mb * MB))
+        files, rows, errors = _stage_and_check(entries, stage, contracts, params.max_file_mb)
         digest = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in sorted(files.items())).encode()).hexdigest()
         record = SubmissionRecord(
             team=team,
@@ -242,7 +242,7 @@ def _entries(source: Path) -> list[Path]:
     return [source]
 
 
-def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, TaskContract], cap: int) -> tuple[dict[str, str], dict[str, int], list[InputError]]:
+def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, TaskContract], cap_mb: float) -> tuple[dict[str, str], dict[str, int], list[InputError]]:
     """Copy every acceptable file into `stage` (hashing it, within the cap), then validate the copies."""
     files: dict[str, str] = {}
     errors: list[InputError] = []
@@ -261,7 +261,7 @@ def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, Task
             errors.append(_bad_file_name(shown, contracts))
             continue
         try:
-            files[shown] = _copy_capped(entry, stage / shown, cap)
+            files[shown] = _copy_capped(entry, stage / shown, cap_mb)
         except InputError as exc:
             errors.append(exc)
             continue
@@ -298,8 +298,9 @@ def _bad_file_name(shown: str, contracts: dict[str, TaskContract]) -> InputError
     )
 
 
-def _copy_capped(src: Path, dest: Path, cap: int) -> str:
+def _copy_capped(src: Path, dest: Path, cap_mb: float) -> str:
     """Copy while hashing; stop as soon as the cap is passed (the size on disk is not trusted)."""
+    cap = int(cap_mb * MB)
     h = hashlib.sha256()
     total = 0
     with open(src, "rb") as fin, open(dest, "xb") as fout:
@@ -309,7 +310,7 @@ def _copy_capped(src: Path, dest: Path, cap: int) -> str:
                 fout.close()
                 dest.unlink()
                 raise InputError(
-                    problem=f"the file is larger than the cap of {cap / MB:g} MB (reading stopped there; the file was not kept)",
+                    problem=f"the file is larger than the cap of {cap_mb:g} MB (reading stopped there; the file was not kept)",
                     fix="submit only the prediction columns; Parquet is much smaller than CSV",
                     file=src.name,
                 )
@@ -552,10 +553,12 @@ class _TextScan:
     header: str | None = None
     bad_line: int | None = None
     empty_lines: list[int] = field(default_factory=list)  # physical line numbers (1-based)
+    open_quotes: list[int] = field(default_factory=list)  # lines ending inside a quoted value
 
 
 def _scan_text(path: Path) -> _TextScan:
     scan = _TextScan()
+    quoted = False
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -567,8 +570,12 @@ def _scan_text(path: Path) -> _TextScan:
                 return scan
             if number == 1:
                 scan.header = text
-            elif text in ("\n", "\r\n", "\r"):
+            elif text in ("\n", "\r\n", "\r") and not quoted:
                 scan.empty_lines.append(number)
+            if raw.count(b'"') % 2:  # an escaped quote ("") counts twice and changes nothing
+                quoted = not quoted
+                if quoted and len(scan.open_quotes) < ROWS_KEPT:  # a value opens here and runs on
+                    scan.open_quotes.append(number)
     return scan
 
 
@@ -606,6 +613,8 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
         raise InputError(problem="the file is not UTF-8 text", fix="save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))", rows=[scan.bad_line], row_label="line", **base)
     if not scan.header or not scan.header.strip():
         raise InputError(problem="the file is empty or its first line is blank", fix=f"start with the header line {contract.layout()} and give one row per test {contract.key}", **base)
+    if scan.open_quotes:
+        raise InputError(problem="a quoted value runs over the end of the line", fix="write one prediction per line: ids and labels never contain line breaks; check for an unmatched quote", rows=scan.open_quotes, row_label="line", **base)
     names = next(csv.reader(io.StringIO(scan.header)))
     header_errors = _check_header(names, contract, shown)
     if header_errors:
