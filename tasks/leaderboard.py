@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from tasks.config import LeaderboardParams
 from tasks.errors import InputError
 from tasks.files import sha256_file
-from tasks.schema import EVALUATION_REPORT, LATEST, SCORES, SNAPSHOTS_DIR
+from tasks.schema import EVALUATION_REPORT, SCORES, SNAPSHOTS_DIR
 
 SNAPSHOT_TIME = "%Y%m%dT%H%M%SZ"
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z\.parquet$")

@@ -103,10 +103,9 @@ class View:
 
 def build_view(result: "LeaderboardResult") -> View:
     rows = result.board.to_pylist()
-    meta = {t.task: t for t in result.tasks}
     tracks: dict[str, dict] = {}
     for t in result.tasks:
-        tracks.setdefault(t.track, {"name": t.track, "tasks": [], "rows": [], "metrics": []})
+        tracks.setdefault(t.track, {"name": t.track, "tasks": [], "rows": []})
         tracks[t.track]["tasks"].append({"task": t.task, "metric": t.metric, "title": t.title})
     by_team: dict[tuple[str, str], dict] = {}
     for r in rows:

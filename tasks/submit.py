@@ -25,7 +25,6 @@ import re
 import shutil
 import stat
 import uuid
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
