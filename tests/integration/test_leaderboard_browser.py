@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,14 +42,14 @@ def page(tmp_path) -> Path:
 
 
 @pytest.fixture
-def driver():
+def driver(tmp_path_factory):
     binary, chromedriver = _browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in FLAGS + [f"--user-data-dir={tempfile.mkdtemp(prefix='mmtc-chromium-')}"]:
+    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:  # a fresh profile
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(chromedriver), options=options)
