@@ -106,6 +106,111 @@ def cmd_add_task(a: argparse.Namespace) -> int:
 
 
 # --- embed --------------------------------------------------------------------------------
+# --- submissions, evaluation, leaderboard ---------------------------------------------------
+
+
+def _submit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="a folder with one file per task (<task>.csv or <task>.parquet), or one such file")
+    p.add_argument("--team", required=True, help="team name: a slug (lower-case letters, digits, hyphens)")
+    p.add_argument("--name", help="submission name, a slug (default: from the path)")
+    p.add_argument("--description", default="", help="one line of plain text shown with the submission")
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+
+
+@command("submit", "check a team's predictions against the public release and record them (accepted or rejected)", _submit_args)
+def cmd_submit(a: argparse.Namespace) -> int:
+    from tasks.submit import load_contracts, submit
+
+    params = load_params(a.params)
+    result = submit(
+        a.path,
+        a.team,
+        submissions_root=a.submissions,
+        contracts=load_contracts(a.public, params.challenge.tasks),
+        params=params.submit,
+        name=a.name,
+        description=a.description,
+    )
+    print(result.summary(), file=sys.stdout if result.accepted else sys.stderr)
+    return 0 if result.accepted else 2
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+    p.add_argument("--private", type=Path, default=Path("data/private"))
+    p.add_argument("--results", type=Path, default=Path("results"))
+
+
+@command("evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args)
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from tasks.evaluate import evaluate
+
+    params = load_params(a.params)
+    report = evaluate(a.submissions, a.public, a.private, params.challenge.tasks, a.results, params.evaluate)
+    print(f"evaluate: {report.summary()}")
+    for item in report.invalid:
+        print(f"  not scored: {item['submission']}: {item['problem']}")
+    return 0
+
+
+def _leaderboard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("leaderboard"))
+    p.add_argument("--quiet", action="store_true", help="do not print the board")
+
+
+@command("leaderboard", "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*", _leaderboard_args)
+def cmd_leaderboard(a: argparse.Namespace) -> int:
+    from tasks.leaderboard import code_identity, snapshot_time, update_leaderboard, weights_identity
+    from tasks.report import build_view, render_terminal
+
+    params = load_params(a.params)
+    board_params = params.leaderboard
+    result = update_leaderboard(
+        a.results,
+        a.out,
+        board_params,
+        challenge_name=params.challenge.name,
+        closed=params.challenge.closed,
+        now=snapshot_time(),
+        code=code_identity(Path.cwd()),
+        weights=weights_identity(Path.cwd()),
+        params_used={"challenge": params.challenge.model_dump(), "leaderboard": board_params.model_dump()},
+    )
+    if not a.quiet:
+        render_terminal(build_view(result))
+    print(result.summary())
+    print("written: " + ", ".join(str(p) for p in result.files))
+    return 0
+
+
+def _demo_teams_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+
+
+@command("demo-teams", "(demo) replace the demo teams' submissions: seeded predictions from the public release, submitted like `mmtc submit`", _demo_teams_args)
+def cmd_demo_teams(a: argparse.Namespace) -> int:
+    from tasks.demo_teams import generate_demo_teams
+    from tasks.submit import load_contracts
+
+    params = load_params(a.params)
+    results = generate_demo_teams(
+        a.public,
+        a.submissions,
+        load_contracts(a.public, params.challenge.tasks),
+        params.submit,
+        params.demo_teams,
+        params.challenge.opens_at,
+    )
+    for r in results:
+        print(r.summary().splitlines()[0])
+    return 0
+
+
+# --- the whole pipeline ------------------------------------------------------------------
 
 
 @command("resolve-weights", "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json", lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"))

@@ -96,14 +96,46 @@ class EmbedParams(Strict):
         return v
 
 
+class SubmitParams(Strict):
+    max_per_day: int = Field(ge=1, description="accepted submissions per team per UTC day")
+    max_total: int = Field(ge=1, description="accepted submissions per team over the whole challenge")
+    max_file_mb: float = Field(gt=0, description="size cap of one submitted file, checked while reading it")
+    max_description_chars: int = Field(ge=0)
+
+
+class EvaluateParams(Strict):
+    threads: int = Field(ge=0, description="DuckDB threads; 0 lets DuckDB use every core")
+    memory_limit: str = Field(description="DuckDB memory limit, e.g. '4GB'")
+
+
+class LeaderboardParams(Strict):
+    policy: Literal["best-public", "last"] = Field(description="which submission of a team counts per task")
+
+
+class DemoTeamPlan(Strict):
+    strategy: Literal["rules", "noisy-copy", "broken-then-majority"]
+    days: list[int] = Field(min_length=1, description="day offsets after challenge.opens_at, one per submission")
+    tasks: list[str] | None = Field(default=None, description="tasks covered; all when absent")
+    noise: float = Field(default=0.0, ge=0, le=1)
+
+
+class DemoTeamsParams(Strict):
+    seed: int
+    teams: dict[str, DemoTeamPlan]
+
+
 class Params(BaseModel):
-    """All of params.yaml. Sections of stages not built yet pass through unchecked."""
+    """All of params.yaml, every section typed. Sections of stages not built yet pass through unchecked."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     challenge: ChallengeParams
     demo: DemoParams
     ingest: IngestParams
     embed: EmbedParams
+    submit: SubmitParams
+    evaluate: EvaluateParams
+    leaderboard: LeaderboardParams
+    demo_teams: DemoTeamsParams
     orchestration: OrchestrationParams
     nightly: NightlyParams
 

@@ -100,11 +100,21 @@ BASELINE_PREFIX = "baseline-"  # team names starting with it are reserved for ba
 SUBMISSIONS_ROOT = Path("submissions")
 SUBMISSION_META = "submission.json"
 REJECTED_DIR = "_rejected"
+REJECTION_META = "rejection.json"
+SUBMISSION_FORMATS = (".csv", ".parquet")
+# Working folders of `mmtc submit` (dot names: never a team, ignored by DVC)
+STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
 
 # evaluate: results/scores.parquet (submission x task x split x metric) and results/scores.duckdb
 RESULTS_ROOT = Path("results")
+SCORES = "scores.parquet"
+SCORES_DB = "scores.duckdb"
+EVALUATION_REPORT = "evaluation.json"  # what was scored, labels hashes, scorer version, invalid entries
+SCORE_CACHE_DIR = "score_cache"  # results/score_cache/: a DVC `persist` out, kept across reruns
 # leaderboard: leaderboard/latest.{parquet,csv,md,html}, leaderboard/snapshots/<UTC>.parquet
 LEADERBOARD_ROOT = Path("leaderboard")
+SNAPSHOTS_DIR = "snapshots"  # leaderboard/snapshots/: a DVC `persist` out, an immutable history
+LATEST = "latest"
 
 
 class SubmissionRecord(BaseModel):

@@ -1,0 +1,44 @@
+-- Precision, recall and F1 of the positive class (a match) of every scored file, on each part
+-- of the test set and on all of it.
+--
+-- Reads  hidden_labels(key, label, split)   label 0/1
+--        predictions(file_id, key, pred)    pred 0/1
+--        scored_files(file_id)
+-- Writes (file_id, split, metric, value)
+--
+-- A test pair without a prediction counts as predicted 0. A ratio whose denominator is 0 is 0,
+-- as in sklearn (zero_division=0): no predicted matches gives precision 0, no true matches
+-- gives recall 0.
+WITH counts_by_part AS MATERIALIZED (
+    SELECT p.file_id, h.split,
+           count(*) FILTER (WHERE p.pred = 1 AND h.label = 1) AS tp,
+           count(*) FILTER (WHERE p.pred = 1 AND h.label = 0) AS fp
+    FROM predictions AS p
+    JOIN hidden_labels AS h ON p.key = h.key
+    GROUP BY ALL
+),
+counts AS (
+    SELECT file_id, split, tp, fp FROM counts_by_part
+    UNION ALL
+    SELECT file_id, 'all', sum(tp), sum(fp) FROM counts_by_part GROUP BY file_id
+),
+positives AS (                                -- true matches per part
+    SELECT split, count(*) FILTER (WHERE label = 1) AS pos FROM hidden_labels GROUP BY split
+    UNION ALL
+    SELECT 'all', count(*) FILTER (WHERE label = 1) FROM hidden_labels
+),
+grid AS (
+    SELECT f.file_id, q.split, q.pos, coalesce(c.tp, 0) AS tp, coalesce(c.fp, 0) AS fp
+    FROM scored_files AS f
+    CROSS JOIN positives AS q
+    LEFT JOIN counts AS c ON c.file_id = f.file_id AND c.split = q.split
+)
+SELECT file_id, split, 'precision' AS metric,
+       CASE WHEN tp + fp > 0 THEN CAST(tp AS DOUBLE) / (tp + fp) ELSE 0.0 END AS value
+FROM grid
+UNION ALL
+SELECT file_id, split, 'recall', CASE WHEN pos > 0 THEN CAST(tp AS DOUBLE) / pos ELSE 0.0 END
+FROM grid
+UNION ALL
+SELECT file_id, split, 'f1', CASE WHEN tp + fp + pos > 0 THEN 2.0 * tp / (tp + fp + pos) ELSE 0.0 END
+FROM grid

@@ -1,0 +1,91 @@
+"""The scoring stages under real DVC on a copy of the repository: demo teams, synthetic
+baselines, evaluate and leaderboard; a no-op rerun; a new `mmtc submit` reruns only the
+scoring stages, scores only the new file, and adds a snapshot while keeping the old one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.integration.conftest import run, stages_run
+from tests.scoring_support import synthetic_baselines
+from tests.unit.test_leaderboard import recompute
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def scored(demo_repo):
+    repo = demo_repo
+    run(["dvc", "repro", "ingest"], repo)
+    tasks = yaml.safe_load((repo / "params.yaml").read_text())["challenge"]["tasks"]
+    synthetic_baselines(repo / "submissions", repo / "data" / "private", tasks)
+    first = run(["dvc", "repro", "leaderboard"], repo)
+    return repo, tasks, first.stdout
+
+
+def test_the_scoring_stages_run_and_write_their_outputs(scored):
+    repo, _, output = scored
+    assert {"demo_teams", "evaluate", "leaderboard"} <= stages_run(output)
+    for path in ("results/scores.parquet", "results/scores.duckdb", "results/evaluation.json", "leaderboard/latest.parquet", "leaderboard/latest.csv", "leaderboard/latest.md", "leaderboard/latest.html"):
+        assert (repo / path).is_file(), path
+    assert len(list((repo / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
+    evaluation = json.loads((repo / "results" / "evaluation.json").read_text())
+    assert evaluation["rejected"] == {"butterfingers": 1} and evaluation["not_scored"] == []
+
+
+def test_the_demo_board_is_correct(scored):
+    repo, tasks, _ = scored
+    evaluation = json.loads((repo / "results" / "evaluation.json").read_text())
+    scores = pq.read_table(repo / "results" / "scores.parquet").to_pylist()
+    expected = recompute(scores, "best-public", {t: v["track"] for t, v in evaluation["tasks"].items()})
+    board = {(r["track"], r["team"]): r for r in pq.read_table(repo / "leaderboard" / "latest.parquet").to_pylist() if r["level"] == "track"}
+    assert set(board) == set(expected)
+    for key, (mean, rank, position) in expected.items():
+        assert board[key]["public"] == pytest.approx(mean, abs=1e-12) and (board[key]["rank"], board[key]["position"]) == (rank, position), key
+    teams = {team for _, team in board}
+    assert teams == {"baseline-synthetic", "one-rule", "noisy-copy", "half-done", "butterfingers"}
+    assert board[("matching", "half-done")]["missing"] == 2
+    assert all(r["private"] is None for r in board.values()), "the challenge is open"
+    md = (repo / "leaderboard" / "latest.md").read_text()
+    assert "baseline-synthetic *(baseline)*" in md and "*missing*" in md
+
+
+def test_a_rerun_with_nothing_new_runs_nothing(scored):
+    repo, _, _ = scored
+    again = run(["dvc", "repro", "leaderboard"], repo)
+    assert stages_run(again.stdout) == set()
+
+
+def test_a_new_submission_rescores_only_itself_and_adds_a_snapshot(scored):
+    repo, _, _ = scored
+    snapshots = repo / "leaderboard" / "snapshots"
+    (old,) = sorted(snapshots.glob("*.parquet"))
+    old_bytes = old.read_bytes()
+    one_rule = sorted((repo / "submissions" / "one-rule").glob("*/car_class.csv"))[-1]
+    folder = repo / "incoming"
+    folder.mkdir()
+    rows = list(csv.reader(io.StringIO(one_rule.read_text())))
+    classes = json.loads((repo / "data" / "public" / "car_class" / "card.json").read_text())["classes"]["classes"]
+    rows[1][1] = classes[0] if rows[1][1] != classes[0] else classes[1]  # new content: one row changed
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (folder / "car_class.csv").write_text(out.getvalue())
+    submitted = run(["mmtc", "submit", "--team", "newbie", "--name", "first-try", "--description", "<b>hello</b>", str(folder)], repo)
+    assert "accepted newbie/" in submitted.stdout
+    after = run(["dvc", "repro", "leaderboard"], repo)
+    assert stages_run(after.stdout) == {"evaluate", "leaderboard"}
+    assert re.search(r"evaluate: \d+ submissions, \d+ files: 1 scored, \d+ from the cache", after.stdout), after.stdout
+    files = sorted(snapshots.glob("*.parquet"))
+    assert len(files) == 2 and files[0] == old and old.read_bytes() == old_bytes, "the history survives the rerun"
+    md = (repo / "leaderboard" / "latest.md").read_text()
+    assert "newbie enters track classification" in md
+    assert "<b>hello</b>" not in (repo / "leaderboard" / "latest.html").read_text()
+    status = run(["dvc", "status"], repo)
+    assert "up to date" in status.stdout
