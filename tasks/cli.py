@@ -269,18 +269,19 @@ def cmd_run(a: argparse.Namespace) -> int:
         return 1
     summary = state.result()
     print(f"stages run: {len(summary['ran'])}, up to date: {len(summary['up_to_date'])}, in {summary['duration_s']} s")
-    _show_leaderboard()
+    _show_leaderboard(load_params(a.params))
     if Path(LEADERBOARD_HTML).is_file():
-        print(f"leaderboard: {Path(LEADERBOARD_HTML).resolve()}")
+        print(f"leaderboard page: {Path(LEADERBOARD_HTML).resolve()}")
     return 0
 
 
-def _show_leaderboard() -> None:
-    try:
-        from tasks.report import print_terminal_board
-    except ImportError:  # the leaderboard stage is not part of this checkout
-        return
-    print_terminal_board(Path("leaderboard"))
+def _show_leaderboard(params) -> None:
+    from tasks.leaderboard import current_result
+    from tasks.report import build_view, render_terminal
+
+    result = current_result(Path("results"), Path("leaderboard"), params.challenge.closed, params.challenge.name)
+    if result is not None:
+        render_terminal(build_view(result))
 
 
 @command("serve", "serve the on-demand and nightly deployments from this machine (Ctrl-C stops)")

@@ -303,6 +303,18 @@ def update_leaderboard(
     return result
 
 
+def current_result(results_root: Path, leaderboard_root: Path, closed: bool, challenge_name: str) -> LeaderboardResult | None:
+    """The board as the last leaderboard stage left it (its newest snapshot), for showing it again."""
+    paths = list_snapshots(Path(leaderboard_root) / SNAPSHOTS_DIR)
+    if not paths or not (Path(results_root) / SCORES).is_file():
+        return None
+    history = [read_snapshot(p) for p in paths]
+    current, previous = history[-1], (history[-2] if len(history) > 1 else None)
+    diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
+    tasks = tasks_of(read_evaluation(Path(results_root)))
+    return LeaderboardResult(current.board, current, previous, history, diff, False, tasks, closed, challenge_name)
+
+
 def snapshot_time(env: dict | None = None) -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set (reproducible builds, tests)."""
     env = os.environ if env is None else env
