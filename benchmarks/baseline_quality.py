@@ -65,7 +65,7 @@ def reference(task: str, public: Path, embeddings: Path, params, seed: int) -> t
     release = load_release(public / task)
     emb = load_embeddings(embeddings / task, release)
     # the same features, with text as TF-IDF instead of bag-of-words columns or CatBoost text
-    fs = build_features(release, emb, params.model_copy(update={"text_features": "none"}))
+    fs = build_features(release, emb, params.model_copy(update={"text_features": "none", "text_model": False}))
     y = labels(release)
     cats = fs.cat_features
     # HGB's binning fails on a column without two distinct values in a fold

@@ -378,6 +378,7 @@ class TrainParams(Strict):
     border_count: int = Field(32, ge=1, le=65535, description="histogram bins per numeric feature; CatBoost's 254 costs ~7x the time on multiclass tasks")
     # features
     text_features: Literal["bow", "catboost", "none"] = Field("bow", description="text columns as bag-of-words columns, as CatBoost text_features, or only through their embedding")
+    text_model: bool = Field(True, description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features")
     bow_max_tokens: int = Field(100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size")
     bow_min_count: int = Field(2, ge=1)
     image_pca_dims: int = Field(16, ge=0, description="image embedding columns: PCA fitted on train; 0 keeps the whole vector")

@@ -306,6 +306,12 @@ def classification_features(release: Release, embeddings: dict[str, Embedding], 
             btr, bte = _bow(tr, vocabulary), _bow(te, vocabulary)
             for j, tok in enumerate(vocabulary):
                 cols.add(f"{name}~bow~{tok}", btr[:, j], bte[:, j], {Role.text})
+    text_cols = release.columns(Role.text)
+    if params.text_model and text_cols:
+        joined = [[" ".join(parts) for parts in zip(*[_text(t[c]) for c in text_cols])] for t in (train, test)]
+        oof, proba, classes = text_model_probabilities(joined[0], classification_labels(release), joined[1], params.seed)
+        for j, c in enumerate(classes):
+            cols.add(f"text_model~p~{c}", oof[:, j], proba[:, j], {Role.text})
     for emb in embeddings.values():
         dims = params.text_pca_dims if emb.role is Role.text else params.image_pca_dims
         tr, te = _reduce(emb.vectors["train"], emb.vectors["test"], emb.missing["train"], dims, params.seed)
@@ -317,6 +323,50 @@ def classification_features(release: Release, embeddings: dict[str, Embedding], 
         if emb.missing["train"].any() or emb.missing["test"].any():
             cols.add(f"{emb.name}~missing", emb.missing["train"].astype(np.float32), emb.missing["test"].astype(np.float32), {emb.role})
     return cols.build(len(train), len(test), text_processing)
+
+
+TEXT_MODEL_FOLDS = 5
+
+
+def text_model_probabilities(train_text: list[str], y: np.ndarray, test_text: list[str], seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class probabilities of a TF-IDF (words and character n-grams) logistic regression.
+
+    Train rows get out-of-fold probabilities (cross-fitting on class-stratified folds), so
+    no row's feature comes from a model that saw its label; test rows get those of a model
+    fitted on all of train. A linear model over sparse n-grams reads text far better than
+    a tree over a bag of words, and the tree then weighs it against the other columns.
+    """
+    classes = sorted(set(y.tolist()), key=str)
+    if len(classes) < 2 or not any(t.strip() for t in train_text):
+        return np.zeros((len(train_text), 0)), np.zeros((len(test_text), 0)), []
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), dtype=int)
+    for c in classes:
+        rows = np.flatnonzero(y == c)
+        fold_of[rows[rng.permutation(len(rows))]] = (np.arange(len(rows)) + int(rng.integers(TEXT_MODEL_FOLDS))) % TEXT_MODEL_FOLDS
+    oof = np.zeros((len(y), len(classes)))
+    where = {c: j for j, c in enumerate(classes)}
+    for k in range(TEXT_MODEL_FOLDS):
+        fit, val = fold_of != k, fold_of == k
+        if not val.any():
+            continue
+        model = _text_model(seed).fit([t for t, f in zip(train_text, fit) if f], y[fit])
+        cols = [where[c] for c in model.classes_]
+        oof[np.ix_(val, cols)] = model.predict_proba([t for t, v in zip(train_text, val) if v])
+    model = _text_model(seed).fit(train_text, y)
+    proba = np.zeros((len(test_text), len(classes)))
+    proba[:, [where[c] for c in model.classes_]] = model.predict_proba(test_text)
+    return oof, proba, [str(c) for c in classes]
+
+
+def _text_model(seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    return make_pipeline(
+        make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float64)),
+        LogisticRegression(C=5.0, max_iter=2000, random_state=seed),
+    )
 
 
 def classification_labels(release: Release) -> np.ndarray:

@@ -22,7 +22,7 @@ from tasks.config import TrainParams
 from tasks.features import FeatureSet, Release, build_features, labels, load_embeddings, load_release, pair_groups, test_keys
 from tasks.files import sha256_file, staged_dir, write_csv, write_json, write_parquet
 from tasks.schema import BASELINE_PREFIX, ID, LABEL, PAIR_ID, SCORE, SUBMISSION_META, Role, SubmissionRecord, TaskType
-from tasks.tune import FoldEnsemble, Problem, TuneResult, accuracy, binary_scores, final_model, fit_and_validate, fit_full, grouped_folds, macro_f1, resolve_device, stratified_folds, tune
+from tasks.tune import FoldEnsemble, Problem, TuneResult, accuracy, binary_scores, class_priors, decide_classes, final_model, fit_and_validate, fit_full, grouped_folds, macro_f1, resolve_device, stratified_folds, tune
 
 SCORE_DECIMALS = 6  # matching scores are rounded so that submissions are byte-stable
 
@@ -129,7 +129,7 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
             "final_model": params.final_model,
             "iterations": tuned.iterations,
             "best_iteration_on_validation": tuning.validation.best_iteration,
-            "threshold": tuning.validation.threshold,
+            "decision": {"threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.threshold},
             "best_trial": tuning.best_trial,
             "validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
             "study": tuning.study_name,
@@ -160,7 +160,7 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
             "stopped_by": tuning.stopped_by,
             "best_trial": tuning.best_trial,
         },
-        "model": {"device": problem.device, "final": params.final_model, "iterations": tuned.iterations, "threshold": None if tuned.threshold is None else round(tuned.threshold, 6), "features": len(problem.features.features)},
+        "model": {"device": problem.device, "final": params.final_model, "iterations": tuned.iterations, ("threshold" if release.type is TaskType.matching else "prior_power"): None if tuned.threshold is None else round(tuned.threshold, 6), "features": len(problem.features.features)},
         "seconds": {"features": round(features_s, 2), "tuning": round(tuning.seconds, 2), "baselines": round(baselines_s, 2), "total": round(total_s, 2)},
     }
     metrics_path = Path(metrics_root) / f"{task}.json"
@@ -178,7 +178,7 @@ def _run_baseline(b: Baseline, release: Release, problem: Problem, params: Train
         # what a participant gets from CatBoost out of the box: validated on the same folds, fitted on all of train
         val = fit_and_validate(problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_threshold=False)
         model = FoldEnsemble([fit_full(problem, params, {}, params.default_iterations)])
-        return _predict(b, problem, model, keys, val.scores, params.default_iterations, 0.5 if problem.type is TaskType.matching else None)
+        return _predict(b, problem, model, keys, val.scores, params.default_iterations, 0.5 if problem.type is TaskType.matching else 0.0)
     # tuned, or a modality ablation of it: same hyperparameters, own early stopping and threshold
     sub = problem if b.roles is None else problem.restrict(problem.features.restrict(set(b.roles)))
     if not sub.features.features:
@@ -194,9 +194,12 @@ def _run_baseline(b: Baseline, release: Release, problem: Problem, params: Train
 
 
 def _predict(b: Baseline, problem: Problem, model: FoldEnsemble, keys: pd.Series, validation: dict[str, float], iterations: int, threshold: float | None) -> BaselineResult:
+    """Test predictions under the decision rule chosen on validation (threshold or class-prior power)."""
     score, classes = model.predict(problem, problem.features.test)
     if problem.type is TaskType.classification:
-        return BaselineResult(b, validation, keys, classes[np.argmax(score, axis=1)].astype(object), None, model, iterations)
+        power = threshold or 0.0
+        labels = decide_classes(score, classes, class_priors(problem, classes), power)
+        return BaselineResult(b, validation, keys, labels.astype(object), None, model, iterations, power)
     score = np.round(score, SCORE_DECIMALS)
     return BaselineResult(b, validation, keys, (score >= threshold).astype(np.int8), score, model, iterations, threshold)
 

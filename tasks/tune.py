@@ -3,7 +3,8 @@
 The objective is the task's primary metric on validation data carved out of train (a
 held-out split or cross-validation, a param): macro-F1 for classification, F1 of the
 positive class for matching with the decision threshold tuned on the validation
-predictions. TPE is seeded; bad trials are pruned on the validation loss as CatBoost
+predictions (for classification, likewise, the power of a class-prior correction of the
+argmax, which lets rare classes win more often where macro-F1 rewards it). TPE is seeded; bad trials are pruned on the validation loss as CatBoost
 trains (holdout) or after each fold (cv); every trial stops early on the validation loss.
 
 The study lives in memory, or in an Optuna storage (an RDB URL, or `journal:<path>` for a
@@ -256,7 +257,7 @@ class Validation:
     score: float  # the primary metric
     scores: dict[str, float]
     best_iteration: int  # mean over folds; the count a refit on all train scales up from
-    threshold: float | None  # matching: the tuned decision threshold
+    threshold: float | None  # the tuned decision rule: match threshold (matching) or class-prior power (classification)
     seconds: float = 0.0
     models: list[CatBoost] = field(default_factory=list, repr=False)  # the fold models, when kept
 
@@ -273,16 +274,41 @@ def classes_of(model: CatBoost) -> np.ndarray:
     return np.asarray(model.classes_, dtype=object).astype(str)
 
 
-def evaluate(problem: Problem, primary_metric: str, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None, threshold: float | None) -> tuple[float, dict[str, float], float | None]:
-    """Primary metric and companions of validation predictions; for matching, tunes the threshold when none is given."""
+PRIOR_POWERS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def class_priors(problem: Problem, classes: np.ndarray) -> np.ndarray:
+    """Share of each class in train, in the order of `classes`."""
+    y = problem.y.astype(str)
+    return np.array([max(np.mean(y == c), 1.0 / len(y)) for c in classes])
+
+
+def decide_classes(score: np.ndarray, classes: np.ndarray, priors: np.ndarray, prior_power: float) -> np.ndarray:
+    """argmax of p(class | x) / prior(class) ** power: power 0 is the plain argmax; higher powers
+    give rare classes more of the predictions, which macro-F1 rewards."""
+    return classes[np.argmax(score / priors[None, :] ** prior_power, axis=1)]
+
+
+def evaluate(problem: Problem, primary_metric: str, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None, decision: float | None) -> tuple[float, dict[str, float], float | None]:
+    """Primary metric and companions of validation predictions under a decision rule, which
+    is tuned on them when `decision` is None: the threshold on the match probability
+    (matching) or the power of the class-prior correction (classification)."""
     if problem.type is TaskType.classification:
-        pred = classes[np.argmax(score, axis=1)]
-        scores = {"macro_f1": macro_f1(truth.astype(str), pred), "accuracy": accuracy(truth.astype(str), pred)}
-        return scores[primary_metric], scores, None
-    if threshold is None:
-        threshold, _ = best_threshold(truth, score)
-    scores = binary_scores(truth, (score >= threshold).astype(int))
-    return scores[primary_metric], scores, threshold
+        truth = truth.astype(str)
+        priors = class_priors(problem, classes)
+
+        def scored(power: float) -> dict[str, float]:
+            pred = decide_classes(score, classes, priors, power)
+            return {"macro_f1": macro_f1(truth, pred), "accuracy": accuracy(truth, pred)}
+
+        if decision is None:  # the smallest power among the best, so that no correction is the default
+            decision = max(PRIOR_POWERS, key=lambda power: (scored(power)[primary_metric], -power))
+        scores = scored(decision)
+        return scores[primary_metric], scores, decision
+    if decision is None:
+        decision, _ = best_threshold(truth, score)
+    scores = binary_scores(truth, (score >= decision).astype(int))
+    return scores[primary_metric], scores, decision
 
 
 def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any], iterations: int, primary_metric: str, *, early_stopping: bool = True, tune_threshold: bool = True, trial: optuna.Trial | None = None, keep_models: bool = False) -> Validation:
@@ -318,7 +344,7 @@ def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any
         if keep_models:
             models.append(model)
     truth, score = np.concatenate(truth_parts), np.concatenate(score_parts)
-    value, scores, threshold = evaluate(problem, primary_metric, truth, score, classes, None if tune_threshold else 0.5)
+    value, scores, threshold = evaluate(problem, primary_metric, truth, score, classes, None if tune_threshold else (0.5 if problem.type is TaskType.matching else 0.0))
     return Validation(score=value, scores=scores, best_iteration=int(round(float(np.mean(best_iters)))), threshold=threshold, seconds=time.perf_counter() - start, models=models)
 
 
@@ -488,7 +514,7 @@ def objective_for(problem: Problem, params: TrainParams, primary_metric: str, wo
         trial.set_user_attr("best_iteration", result.best_iteration)
         trial.set_user_attr("scores", result.scores)
         if result.threshold is not None:
-            trial.set_user_attr("threshold", result.threshold)
+            trial.set_user_attr("decision", result.threshold)
         if keep is not None and ("validation" not in keep or result.score > keep["validation"].score):
             keep.update(number=trial.number, validation=result)
         return result.score
@@ -548,7 +574,7 @@ def tune(problem: Problem, params: TrainParams, primary_metric: str, *, worker: 
     elif params.final_model == "folds":  # the best trial ran in another worker (or an earlier run): fit its folds again
         validation = fit_and_validate(problem, params, dict(best.params), params.max_iterations, primary_metric, keep_models=True)
     else:
-        validation = Validation(score=float(best.value), scores=dict(best.user_attrs.get("scores", {})), best_iteration=int(best.user_attrs["best_iteration"]), threshold=best.user_attrs.get("threshold"))
+        validation = Validation(score=float(best.value), scores=dict(best.user_attrs.get("scores", {})), best_iteration=int(best.user_attrs["best_iteration"]), threshold=best.user_attrs.get("decision"))
     return TuneResult(
         best_params=dict(best.params),
         best_value=float(best.value),
@@ -565,7 +591,7 @@ def tune(problem: Problem, params: TrainParams, primary_metric: str, *, worker: 
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration, worker, best iteration, threshold, params."""
+    """One row per trial: number, state, value, duration, worker, best iteration, decision rule, params."""
     rows = []
     names = sorted({k for t in study.trials for k in t.params})
     for t in sorted(study.trials, key=lambda t: t.number):
@@ -577,7 +603,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "duration_s": duration,
             "worker": t.user_attrs.get("worker"),
             "best_iteration": t.user_attrs.get("best_iteration"),
-            "threshold": t.user_attrs.get("threshold"),
+            "decision": t.user_attrs.get("decision"),
             "last_step": t.last_step,
         }
         for name in names:

@@ -65,7 +65,8 @@ def test_restrict_keeps_only_features_of_the_given_roles(tmp_path, small):
     assert "price" in no_images.train and "brand" in no_images.cat_features
     text_only = fs.restrict({Role.text})
     assert text_only.roles() == {Role.text}
-    assert set(text_only.train.columns) == {c for c in fs.train if c.startswith(("title~", "text~"))}
+    assert set(text_only.train.columns) == {c for c in fs.train if c.startswith(("title~", "text~", "text_model~"))}
+    assert any(c.startswith("text_model~p~") for c in text_only.train)
 
 
 def test_missing_embedding_file_names_the_fix(tmp_path, small):

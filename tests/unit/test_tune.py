@@ -11,7 +11,7 @@ from tasks.config import SearchDimension
 from tasks.errors import InputError
 from tasks.features import load_release, pair_groups
 from tasks.train import prepare
-from tasks.tune import best_threshold, binary_scores, grouped_folds, macro_f1, open_storage, refit_iterations, stratified_folds, suggest, tune
+from tasks.tune import best_threshold, decide_classes, binary_scores, grouped_folds, macro_f1, open_storage, refit_iterations, stratified_folds, suggest, tune
 from tests.synthetic import classification_release, matching_release
 
 
@@ -61,6 +61,14 @@ def test_grouped_folds_never_split_a_group(quick):
 def test_too_small_for_validation_is_refused(quick):
     with pytest.raises(InputError):
         grouped_folds(np.zeros(5, int), quick.model_copy(update={"validation": "cv"}))
+
+
+def test_prior_power_lets_rare_classes_win():
+    score = np.array([[0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+    classes = np.array(["common", "rare"], dtype=object)
+    priors = np.array([0.9, 0.1])
+    assert list(decide_classes(score, classes, priors, 0.0)) == ["common", "common", "rare"]
+    assert list(decide_classes(score, classes, priors, 1.0)) == ["rare", "rare", "rare"]
 
 
 def test_refit_scales_rounds_to_the_whole_train(quick):
