@@ -210,6 +210,56 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- train --------------------------------------------------------------------------------
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task")
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+    p.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
+    p.add_argument("--models", type=Path, default=Path("data/models"))
+    p.add_argument("--metrics", type=Path, default=Path("metrics/train"))
+    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+
+
+@command("train", "tune CatBoost on one task and write its model, metrics and baseline submissions", _train_args)
+def cmd_train(a: argparse.Namespace) -> int:
+    from tasks.train import train_task
+
+    params = load_params(a.params)
+    report = train_task(a.task, a.public, a.embeddings, a.models, a.metrics, a.submissions, params.train, params.challenge.opens_at)
+    print(report.summary())
+    return 0
+
+
+def _tune_worker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task")
+    p.add_argument("--storage", help="Optuna storage shared by the workers: an RDB URL or journal:<path> (default: train.storage)")
+    p.add_argument("--worker", type=int, default=1, help="worker number; TPE samples with train.seed + worker (the train stage is worker 0)")
+    p.add_argument("--n-trials", type=int, help="stop when the study holds this many finished trials (default: train.n_trials)")
+    p.add_argument("--timeout", type=float, help="seconds (default: train.timeout_s)")
+    p.add_argument("--public", type=Path, default=Path("data/public"))
+    p.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
+
+
+@command("tune-worker", "join the Optuna study of one task in a shared storage and run trials", _tune_worker_args)
+def cmd_tune_worker(a: argparse.Namespace) -> int:
+    from tasks.train import prepare
+    from tasks.tune import open_study, run_trials
+
+    params = load_params(a.params).train
+    storage = a.storage or params.storage
+    if not storage:
+        raise InputError(problem="a tune worker needs a shared study storage", fix="pass --storage journal:<path> or an RDB URL, or set train.storage in params.yaml")
+    release, problem = prepare(a.task, a.public, a.embeddings, params)
+    study = open_study(problem, params, worker=a.worker, storage=storage)
+    n_trials = a.n_trials or params.n_trials
+    stopped_by = run_trials(study, problem, params, release.primary_metric, n_trials=n_trials, timeout_s=a.timeout if a.timeout is not None else params.timeout_s, worker=a.worker)
+    mine = [t for t in study.trials if t.user_attrs.get("worker") == a.worker]
+    print(f"{a.task}: worker {a.worker} ran {len(mine)} trial(s) in study {study.study_name}; the study holds {len(study.trials)} (stopped by {stopped_by})")
+    return 0
+
+
 # --- the whole pipeline ------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.errors import InputError
 from tasks.manifest import Strict, validation_error
@@ -124,6 +124,65 @@ class DemoTeamsParams(Strict):
     teams: dict[str, DemoTeamPlan]
 
 
+# ---------------------------------------------------------------------------------------
+# params.yaml: train
+
+
+class SearchDimension(Strict):
+    """One hyperparameter of the Optuna search space: a range (int or float, optionally log) or choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SearchDimension":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs `choices`")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"a {self.type} dimension needs `low` <= `high`")
+        return self
+
+
+class TrainParams(Strict):
+    """The train stage: features, Optuna tuning and CatBoost, per task."""
+
+    seed: int
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: GPU when CUDA is present, else CPU")
+    thread_count: int = Field(-1, description="CatBoost CPU threads; -1 = all cores")
+    # validation inside train (test labels are never read)
+    validation: Literal["holdout", "cv"] = "holdout"
+    validation_fraction: float = Field(0.25, gt=0, lt=1, description="holdout: share of train (rows or pair groups) held out")
+    cv_folds: int = Field(3, ge=2)
+    final_model: Literal["refit", "folds"] = Field("refit", description="folds: the validated fold models averaged (cv) or the holdout model; refit: one model on all of train, its rounds scaled from validation")
+    # the Optuna study
+    n_trials: int = Field(ge=1)
+    timeout_s: float | None = Field(None, gt=0, description="per task; the study stops at n_trials or timeout, whichever comes first")
+    storage: str | None = Field(None, description="None: in memory; else an Optuna RDB URL (sqlite:///..., postgresql://...) or journal:<path> for a journal file shared by workers")
+    pruning: bool = True
+    pruning_warmup_iterations: int = Field(50, ge=0)
+    tpe_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
+    search_space: dict[str, SearchDimension]
+    # CatBoost
+    max_iterations: int = Field(ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count")
+    early_stopping_rounds: int = Field(ge=1)
+    default_iterations: int = Field(ge=1, description="iterations of the default-params baseline (CatBoost's own default is 1000)")
+    one_hot_max_size: int = Field(255, ge=1, description="categoricals with at most this many values are one-hot encoded instead of target statistics")
+    max_ctr_complexity: int = Field(1, ge=1)
+    border_count: int = Field(32, ge=1, le=65535, description="histogram bins per numeric feature; CatBoost's 254 costs ~7x the time on multiclass tasks")
+    # features
+    text_features: Literal["bow", "catboost", "none"] = Field("bow", description="text columns as bag-of-words columns, as CatBoost text_features, or only through their embedding")
+    text_model: bool = Field(True, description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features")
+    bow_max_tokens: int = Field(100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size")
+    bow_min_count: int = Field(2, ge=1)
+    image_pca_dims: int = Field(16, ge=0, description="image embedding columns: PCA fitted on train; 0 keeps the whole vector")
+    text_pca_dims: int = Field(16, ge=0, description="text embedding columns: PCA fitted on train; 0 keeps the whole vector")
+    pair_vector_dims: int = Field(0, ge=0, description="matching: also give the element-wise product of both embeddings in this many PCA dims (0: cosines only)")
+
+
 class Params(BaseModel):
     """All of params.yaml, every section typed. Sections of stages not built yet pass through unchecked."""
 
@@ -138,6 +197,7 @@ class Params(BaseModel):
     demo_teams: DemoTeamsParams
     orchestration: OrchestrationParams
     nightly: NightlyParams
+    train: TrainParams
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

@@ -29,6 +29,9 @@ SMALL_DEMO = {
 # The embed stage in tests: a tiny CLIP config of the project, random weights (fast, offline).
 TINY_CLIP = {"model": "mmtc-tiny-test", "pretrained": None}
 
+# The train stage in tests: the same tuning loop, two short trials per task.
+QUICK_TRAIN = {"n_trials": 2, "timeout_s": 10, "cv_folds": 2, "max_iterations": 40, "early_stopping_rounds": 10, "default_iterations": 40, "pruning_warmup_iterations": 10, "tpe_startup_trials": 1}
+
 
 def tool_env() -> dict:
     env = dict(os.environ)
@@ -74,6 +77,8 @@ def shrink_params(repo: Path, **overrides) -> None:
     params["demo"]["tasks"] = {k: dict(v) for k, v in SMALL_DEMO.items()}
     if "embed" in params:
         params["embed"]["clip"].update(TINY_CLIP)
+    if "train" in params:
+        params["train"].update(QUICK_TRAIN)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

@@ -53,7 +53,9 @@ def test_every_task_is_embedded(built):
         meta = json.loads((folder / "meta.json").read_text())
         card = json.loads((repo / "data" / "public" / task / "card.json").read_text())
         images = [name for name, role in card["features"].items() if role == "image"]
-        assert set(meta["files"]) == {f"{name}.parquet" for name in images} | {"text.parquet"}
+        text_columns = yaml.safe_load((repo / "params.yaml").read_text())["embed"]["text"].get(task, {}).get("columns")
+        has_text = any(role == "text" for role in card["features"].values()) and text_columns != []
+        assert set(meta["files"]) == {f"{name}.parquet" for name in images} | ({"text.parquet"} if has_text else set())
         assert meta["weights"]["sha256"] == weights["sha256"]
         rows = sum(t["rows"] for name, t in card["tables"].items() if not name.endswith("pairs"))
         for name in meta["files"]:
