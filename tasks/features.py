@@ -39,6 +39,7 @@ from tasks.schema import (
     EMB_MISSING,
     EMB_TABLE,
     EMB_VECTOR,
+    EMBEDDING_META,
     ID,
     LABEL,
     LEFT_ID,
@@ -117,9 +118,16 @@ class Embedding:
         return next(iter(self.vectors.values())).shape[1]
 
 
-def expected_embeddings(release: Release) -> dict[str, Role]:
-    """Which embedding files the embed stage writes for this task (tasks/schema.py)."""
-    expected = {TEXT_EMBEDDING: Role.text} if release.columns(Role.text) else {}
+def expected_embeddings(release: Release, embeddings_dir: Path | None = None) -> dict[str, Role]:
+    """Which embedding files the embed stage writes for this task (tasks/schema.py): one per
+    image column, and the text one unless its meta.json says text was not embedded
+    (params embed.text.<task>.columns: [])."""
+    text_embedded = bool(release.columns(Role.text))
+    meta = Path(embeddings_dir) / EMBEDDING_META if embeddings_dir is not None else None
+    if text_embedded and meta is not None and meta.is_file():
+        written = json.loads(meta.read_text(encoding="utf-8")).get("files")
+        text_embedded = written is None or f"{TEXT_EMBEDDING}.parquet" in written
+    expected = {TEXT_EMBEDDING: Role.text} if text_embedded else {}
     expected.update({col: Role.image for col in release.columns(Role.image)})
     return expected
 
@@ -128,7 +136,7 @@ def load_embeddings(embeddings_dir: Path, release: Release) -> dict[str, Embeddi
     """Read data/embeddings/<task>/*.parquet and align them with the release rows."""
     embeddings_dir = Path(embeddings_dir)
     out = {}
-    for name, role in expected_embeddings(release).items():
+    for name, role in expected_embeddings(release, embeddings_dir).items():
         path = embeddings_dir / f"{name}.parquet"
         if not path.is_file():
             raise InputError(problem=f"no embeddings of '{name}' in {embeddings_dir}", fix=f"run the embed stage for this task first (dvc repro embed@{release.task})", task=release.task, file=str(path))

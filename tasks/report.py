@@ -285,7 +285,7 @@ def render_terminal(view: View, console=None) -> None:
     for track in view.tracks:
         table = Table(title=Text(f"track {track['name']}"), title_justify="left")
         table.add_column("rank", justify="right")
-        table.add_column("team")
+        table.add_column("team", no_wrap=True)  # names stay whole; task headers shrink instead
         table.add_column("mean" + (" (private)" if view.closed else ""), justify="right")
         if view.closed:
             table.add_column("public", justify="right")
@@ -294,11 +294,12 @@ def render_terminal(view: View, console=None) -> None:
             table.add_column(Text(t["task"]), justify="right")
         table.add_column("entries", justify="right")
         for row in track["rows"]:
-            team = Text(row["team"]) + (Text(" baseline", style="italic cyan") if row["baseline"] else Text(""))
+            team = Text(row["team"], style="italic cyan" if row["baseline"] else "")
             mean = row["private"] if view.closed else row["public"]
             cells = [Text(c["text"], style="dim" if c["missing"] else "") for c in row["cells"]]
             extra = [Text(row["public"]), Text(row["gap"])] if view.closed else []
-            table.add_row(Text(row["rank"] or "–"), team, Text(mean), *extra, *cells, Text(str(row["entries"])))
+            rank = Text("baseline", style="italic cyan") if row["baseline"] else Text(row["rank"] or "–")
+            table.add_row(rank, team, Text(mean), *extra, *cells, Text(str(row["entries"])))
         console.print(table)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -75,6 +77,18 @@ def test_missing_embedding_file_names_the_fix(tmp_path, small):
     with pytest.raises(InputError) as err:
         load_embeddings(emb, load_release(public))
     assert "photo" in str(err.value) and "embed" in err.value.fix
+
+
+def test_text_left_out_by_the_embed_stage_is_not_required(tmp_path, small):
+    """embed.text.<task>.columns: [] leaves text.parquet out, and meta.json says so; images stay required."""
+    public, emb = classification_release(tmp_path)
+    (emb / "text.parquet").unlink()
+    (emb / "meta.json").write_text(json.dumps({"files": {"photo.parquet": {}}}))
+    release = load_release(public)
+    assert set(load_embeddings(emb, release)) == {"photo"}
+    (emb / "meta.json").write_text(json.dumps({"files": {"photo.parquet": {}, "text.parquet": {}}}))
+    with pytest.raises(InputError, match="text"):
+        load_embeddings(emb, release)
 
 
 def test_records_without_embedding_are_refused_with_their_rows(tmp_path):
