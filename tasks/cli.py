@@ -265,11 +265,11 @@ def cmd_tune_worker(a: argparse.Namespace) -> int:
 
 @command("resolve-weights", "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json", lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"))
 def cmd_resolve_weights(a: argparse.Namespace) -> int:
-    from tasks.clip import resolve_weights, write_identity
+    from tasks.clip import resolve_weights_memoized, write_identity
     from tasks.schema import WEIGHTS_IDENTITY
 
     params = load_params(a.params)
-    identity = resolve_weights(params.embed.clip, memo_dir=Path(params.embed.cache.dir))
+    identity = resolve_weights_memoized(params.embed.clip, memo_dir=Path(params.embed.cache.dir))
     out = a.out or WEIGHTS_IDENTITY
     write_identity(identity, out)
     print(f"CLIP weights in use: {identity.label()} -> {out}")

@@ -182,6 +182,68 @@ def resolve_weights(clip: ClipParams, memo_dir: Path | None = None) -> WeightsId
     )
 
 
+def resolve_weights_memoized(clip: ClipParams, memo_dir: Path | None) -> WeightsIdentity:
+    """resolve_weights, answered from the memo when nothing it depends on changed.
+
+    The stage runs on every `dvc repro`, and importing torch and open_clip costs seconds; the
+    memo is keyed by the params, the package versions, this project's model configs and what
+    the weight caches hold, all readable without that import. A result that may change with
+    the network (online, weights not yet local) is never memoized.
+    """
+    key = _resolution_key(clip)
+    memo = _read_memo(memo_dir)
+    known = memo.get(key)
+    if known is not None:
+        identity = WeightsIdentity.model_validate(known)
+        if identity.random_init and clip.pretrained is not None:
+            warn_random_init(clip, identity.reason or "")
+        return identity
+    identity = resolve_weights(clip, memo_dir)
+    may_change_online = identity.random_init and clip.pretrained is not None and not hub_offline(clip.offline)
+    if not may_change_online:
+        _update_memo(memo_dir, key, identity.model_dump(mode="json"))
+    return identity
+
+
+def _resolution_key(clip: ClipParams) -> str:
+    from importlib.metadata import version
+
+    parts: dict[str, Any] = {
+        "params": clip.model_dump(mode="json"),
+        "offline": hub_offline(clip.offline),
+        "versions": [version("open_clip_torch"), version("torch"), version("huggingface_hub")],
+        "configs": sorted((f.name, sha256_file(f)) for f in MODEL_CONFIGS.glob("*.json")),
+    }
+    if clip.pretrained is not None and _looks_like_path(clip.pretrained):
+        parts["file"] = _stat(Path(clip.pretrained).expanduser())
+    elif clip.pretrained is not None:
+        parts["caches"] = [_listing(Path(d).expanduser()) for d in _weight_caches(clip)]
+    return "resolved:" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _weight_caches(clip: ClipParams) -> list[str]:
+    """Where a tag's weights may appear: embed.clip.weights_dir, or the Hugging Face hub cache; and open_clip's URL cache."""
+    if clip.weights_dir:
+        return [clip.weights_dir]
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(os.environ.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub")
+    return [hub, "~/.cache/clip"]
+
+
+def _stat(path: Path) -> list | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _listing(root: Path) -> list:
+    """Every file name under root with its size and time (a cache of a few entries: cheap)."""
+    if not root.is_dir():
+        return []
+    return sorted([str(p.relative_to(root)), *(_stat(p) or [])[1:]] for p in root.rglob("*") if not p.is_dir())
+
+
 def model_config(oc, name: str) -> dict:
     cfg = oc.get_model_config(name)
     if cfg is None:
@@ -299,14 +361,7 @@ def _random_init(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_
     import torch
 
     if warn:
-        bar = "!" * 78
-        warnings.warn(
-            f"\n{bar}\nCLIP WEIGHTS UNAVAILABLE: {reason}.\nUsing RANDOM-INIT weights for {clip.model} (seed {clip.seed}): the embeddings carry no "
-            f"pretrained knowledge.\nThis is recorded in data/embeddings/weights.json, which travels into every leaderboard snapshot.\n"
-            f"To use real weights, run `mmtc resolve-weights` once with network access, or set embed.clip.pretrained to a checkpoint path.\n{bar}",
-            RandomInitWarning,
-            stacklevel=2,
-        )
+        warn_random_init(clip, reason)
     quick_gelu = bool(cfg.get("quick_gelu", False))
     memo_key = f"random-init:{base['config_sha256']}:{clip.seed}:{quick_gelu}:torch-{torch.__version__}:open_clip-{oc.__version__}"
     memo = _read_memo(memo_dir)
@@ -324,6 +379,17 @@ def _random_init(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_
         preprocess=_preprocess(oc, cfg, {}),
         torch_version=torch.__version__,
         reason=reason,
+    )
+
+
+def warn_random_init(clip: ClipParams, reason: str) -> None:
+    bar = "!" * 78
+    warnings.warn(
+        f"\n{bar}\nCLIP WEIGHTS UNAVAILABLE: {reason}.\nUsing RANDOM-INIT weights for {clip.model} (seed {clip.seed}): the embeddings carry no "
+        f"pretrained knowledge.\nThis is recorded in data/embeddings/weights.json, which travels into every leaderboard snapshot.\n"
+        f"To use real weights, run `mmtc resolve-weights` once with network access, or set embed.clip.pretrained to a checkpoint path.\n{bar}",
+        RandomInitWarning,
+        stacklevel=3,
     )
 
 

@@ -235,3 +235,47 @@ def test_online_resolution_gives_up_quickly_when_the_hub_does_not_answer(tmp_pat
             resolve_weights(params, memo_dir=tmp_path)
     finally:
         release.set()
+
+
+def test_memoized_resolution_skips_the_work_until_a_cache_changes(tmp_path, no_network, monkeypatch):
+    """resolve_weights runs on every `dvc repro`: the second time it answers from the memo, and a
+    weights file appearing in the cache, or a changed checkpoint, makes it resolve again."""
+    calls = []
+    real = clipmod.resolve_weights
+    monkeypatch.setattr(clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir))
+    hub = tmp_path / "hub"
+    tag = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="random-init", weights_dir=str(hub))
+    with pytest.warns(RandomInitWarning):
+        first = clipmod.resolve_weights_memoized(tag, tmp_path / "memo")
+    with pytest.warns(RandomInitWarning):  # still loud when answered from the memo
+        assert clipmod.resolve_weights_memoized(tag, tmp_path / "memo") == first
+    assert len(calls) == 1 and first.random_init
+    # the tag's weights arrive in the cache: resolved again, now to the file
+    snapshot = hub / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc")
+    (snapshot / "open_clip_model.safetensors").write_bytes(b"weights")
+    assert clipmod.resolve_weights_memoized(tag, tmp_path / "memo").kind == "open_clip-tag"
+    assert len(calls) == 2
+    # a local checkpoint rewritten in place: resolved again, with the new digest
+    ckpt = tmp_path / "ckpt.pt"
+    ckpt.write_bytes(b"one")
+    local = tiny_clip(pretrained=str(ckpt), if_unavailable="fail")
+    assert clipmod.resolve_weights_memoized(local, tmp_path / "memo").sha256 == sha256_file(ckpt)
+    ckpt.write_bytes(b"two, longer")
+    assert clipmod.resolve_weights_memoized(local, tmp_path / "memo").sha256 == sha256_file(ckpt)
+    assert len(calls) == 4
+
+
+def test_unavailable_weights_online_are_never_memoized(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(clipmod, "_reachable", lambda host: False)
+    calls = []
+    real = clipmod.resolve_weights
+    monkeypatch.setattr(clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir))
+    params = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", offline=False, weights_dir=str(tmp_path / "hub"))
+    for _ in range(2):
+        with pytest.warns(RandomInitWarning):
+            clipmod.resolve_weights_memoized(params, tmp_path / "memo")
+    assert len(calls) == 2  # the network may be back next time
