@@ -52,18 +52,19 @@ def stage_graph_and_status(repo: Path) -> tuple[nx.DiGraph, set[str]]:
         # (.dvc files) are sources, not steps to run.
         names = {stage: stage.name for stage in dependency_graph if isinstance(stage, PipelineStage)}
         graph = nx.DiGraph()
-        graph.add_nodes_from(names.values())
+        graph.add_nodes_from((name, {"always_changed": bool(stage.always_changed)}) for stage, name in names.items())
         graph.add_edges_from((names[dep], names[stage]) for stage, dep in dependency_graph.edges if stage in names and dep in names)
         by_address = {stage.addressing: name for stage, name in names.items()}  # status() keys by address
         stale = {by_address[address] for address in dvc_repo.status() if address in by_address}
     return graph, stale
 
 
-def plan(repo: Path, targets: list[str] | None = None) -> tuple[nx.DiGraph, set[str]]:
+def plan(repo: Path, targets: list[str] | None = None, done: frozenset[str] = frozenset()) -> tuple[nx.DiGraph, set[str]]:
     """The graph restricted to the targets and their upstream, and which of its stages must be visited.
 
     A stage must be visited when it is stale or anything upstream of it must be: DVC then
-    decides for real, after its inputs were rebuilt, whether it reruns.
+    decides for real, after its inputs were rebuilt, whether it reruns. Stages in `done`
+    ran already in this run (an always-changed check) and are not visited again.
     """
     graph, stale = stage_graph_and_status(repo)
     if targets:
@@ -75,7 +76,7 @@ def plan(repo: Path, targets: list[str] | None = None) -> tuple[nx.DiGraph, set[
             for node in matches:
                 keep |= {node} | nx.ancestors(graph, node)
         graph = graph.subgraph(keep).copy()
-    stale &= set(graph)
+    stale = (stale & set(graph)) - done
     visit = set(stale)
     for stage in stale:
         visit |= nx.descendants(graph, stage)

@@ -58,6 +58,7 @@ class Summary:
     up_to_date: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     blocked: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # handed to `dvc repro` (ran, or found up to date by it)
     seconds: float = 0.0
     leaderboard: str | None = None
 
@@ -67,6 +68,7 @@ class Summary:
             "up_to_date": sorted(self.up_to_date),
             "failed": sorted(self.failed),
             "blocked": sorted(self.blocked),
+            "started": sorted(self.started),
             "duration_s": round(self.seconds, 1),
             "leaderboard": self.leaderboard,
         }
@@ -84,11 +86,34 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     contribution does not stop the challenge.
     """
     start = time.perf_counter()
-    graph, visit = plan(repo, targets)
-    summary = Summary(up_to_date=sorted(set(graph) - visit))
     stage_task = run_stage.with_options(retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds)
-    outcome: dict[str, str] = {s: "skipped" for s in set(graph) - visit}  # stage -> completed|failed|blocked|skipped
+    graph, visit = plan(repo, targets)
+    summary = Summary()
+    outcome: dict[str, str] = {}  # stage -> completed|failed|blocked|skipped
     running = {}
+
+    def finished(stage: str, future) -> None:
+        summary.started.append(stage)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - reported, and the flow fails below
+            outcome[stage] = "failed"
+            summary.failed[stage] = str(exc)
+        else:
+            outcome[stage] = "completed"
+            (summary.ran if result["ran"] else summary.up_to_date).append(stage)
+
+    # Always-changed stages (resolve_weights) are cheap checks whose output decides what is
+    # stale below them: run them first, then ask DVC again, so that an unchanged answer does
+    # not send every downstream stage through `dvc repro` just to be skipped.
+    checks = sorted(s for s in visit if graph.nodes[s].get("always_changed") and not any(p in visit for p in graph.predecessors(s)))
+    for stage in checks:
+        finished(stage, stage_task.submit(str(repo), stage, settings.remote))
+    if checks and not summary.failed:
+        graph, visit = plan(repo, targets, done=frozenset(checks))
+    visit -= set(checks)
+    summary.up_to_date.extend(sorted(set(graph) - visit - set(checks)))
+    outcome.update({s: "skipped" for s in set(graph) - visit - set(checks)})
 
     def ready(stage: str) -> bool:
         return all(p in outcome for p in graph.predecessors(stage))
@@ -112,14 +137,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
         future = next(as_completed(list(running.values())))
         stage = next(s for s, f in running.items() if f is future)
         del running[stage]
-        try:
-            result = future.result()
-        except Exception as exc:  # noqa: BLE001 - reported, and the flow fails below
-            outcome[stage] = "failed"
-            summary.failed[stage] = str(exc)
-        else:
-            outcome[stage] = "completed"
-            (summary.ran if result["ran"] else summary.up_to_date).append(stage)
+        finished(stage, future)
         submit_ready()
     never = sorted(visit - set(outcome))  # unreachable unless the graph has a cycle DVC allowed
     summary.blocked.extend(never)

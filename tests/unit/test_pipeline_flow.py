@@ -91,6 +91,25 @@ def test_runs_everything_then_nothing(harness, toy):
     assert again["ran"] == [] and len(again["up_to_date"]) == 7
 
 
+def test_an_unchanged_always_changed_check_sends_nothing_downstream_through_dvc(harness, toy):
+    """resolve_weights-like stages run every time; when their output is unchanged, the stages
+    below them are not even started, and when it changes, they rerun."""
+    py = sys.executable
+    dvc_yaml = yaml.safe_load((toy / "dvc.yaml").read_text())
+    write = "import pathlib; pathlib.Path('work').mkdir(exist_ok=True); pathlib.Path('work/check.txt').write_text(pathlib.Path('check-value').read_text())"
+    dvc_yaml["stages"] = {"check": {"cmd": f'{py} -c "{write}"', "always_changed": True, "deps": ["check-value"], "outs": ["work/check.txt"]}, **dvc_yaml["stages"]}
+    dvc_yaml["stages"]["prepare"]["do"]["deps"].append("work/check.txt")
+    (toy / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    (toy / "check-value").write_text("one")
+    first = run_flow(toy).result()
+    assert "check" in first["ran"] and "gather" in first["ran"]
+    again = run_flow(toy).result()
+    assert again["started"] == ["check"] and again["ran"] == ["check"] and len(again["up_to_date"]) == 7
+    (toy / "check-value").write_text("two")
+    changed = run_flow(toy).result()
+    assert set(changed["ran"]) == {"check", "gather"} | {f"{s}@{t}" for s in ("prepare", "fit") for t in "abc"}
+
+
 def test_a_failed_task_stops_its_own_chain_and_names_itself(harness, toy):
     (toy / "fail-fit-b").write_text("")
     state = run_flow(toy)
