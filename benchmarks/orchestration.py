@@ -36,8 +36,9 @@ def clean(repo: Path) -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    for baseline in (repo / "submissions").glob("*") if (repo / "submissions").is_dir() else []:
-        shutil.rmtree(baseline)
+    for folder in (repo / "submissions").glob("*") if (repo / "submissions").is_dir() else []:
+        if folder.is_dir():  # every team folder is a stage output; submissions/.gitignore stays
+            shutil.rmtree(folder)
 
 
 def timed(cmd: list[str], repo: Path) -> float:
