@@ -112,8 +112,9 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     if checks and not summary.failed:
         graph, visit = plan(repo, targets, done=frozenset(checks))
     visit -= set(checks)
-    summary.up_to_date.extend(sorted(set(graph) - visit - set(checks)))
-    outcome.update({s: "skipped" for s in set(graph) - visit - set(checks)})
+    skipped = set(graph) - visit - set(checks)
+    summary.up_to_date.extend(sorted(skipped))
+    outcome.update(dict.fromkeys(skipped, "skipped"))
 
     def ready(stage: str) -> bool:
         return all(p in outcome for p in graph.predecessors(stage))
