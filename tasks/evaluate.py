@@ -51,6 +51,7 @@ from tasks.schema import (
 )
 
 SQL_DIR = Path(__file__).parent
+JUDGED_SQL = "evaluate_judged.sql"  # predictions joined to the hidden labels, read by every metric
 # One registry: which SQL files score a task type, and the metrics they produce.
 METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("evaluate_classification.sql",),
@@ -96,7 +97,7 @@ SCORES_SCHEMA = pa.schema([
 def scorer_version() -> str:
     """Changes whenever a metric's SQL or the reading of submission files changes."""
     h = hashlib.sha256(f"reader {READER_VERSION}\n".encode())
-    for name in sorted({n for files in METRIC_SQL.values() for n in files}):
+    for name in sorted({JUDGED_SQL} | {n for files in METRIC_SQL.values() for n in files}):
         h.update(name.encode() + b"\0" + (SQL_DIR / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -365,9 +366,14 @@ def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: s
 
 def run_metrics(con: duckdb.DuckDBPyConnection, task_type: TaskType) -> pa.Table:
     """Every metric SQL of a task type over the `hidden_labels`, `predictions` and `scored_files`
-    relations already defined on `con`; rows (file_id, split, metric, value)."""
-    parts = [con.sql((SQL_DIR / name).read_text(encoding="utf-8")).to_arrow_table() for name in METRIC_SQL[task_type]]
-    return pa.concat_tables([p.cast(parts[0].schema) for p in parts])
+    relations already defined on `con`; rows (file_id, split, metric, value).
+
+    One query: the join of predictions to labels (`judged`) is materialized once and every
+    metric reads it, so the submitted files are scanned once per task."""
+    judged = (SQL_DIR / JUDGED_SQL).read_text(encoding="utf-8")
+    metrics = [f"SELECT * FROM (\n{(SQL_DIR / name).read_text(encoding='utf-8')}\n)" for name in METRIC_SQL[task_type]]
+    query = f"WITH judged AS MATERIALIZED (\n{judged}\n)\n" + "\nUNION ALL\n".join(metrics)
+    return con.sql(query).to_arrow_table()
 
 
 def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:

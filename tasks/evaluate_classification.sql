@@ -1,7 +1,7 @@
 -- Accuracy and macro-F1 of every scored file, on each part of the test set and on all of it.
 --
--- Reads  hidden_labels(key, label, split)   the task's hidden test labels
---        predictions(file_id, key, pred)    every submitted row, with its file
+-- Reads  hidden_labels(key, label, split)         the task's hidden test labels
+--        judged(file_id, split, truth, pred)      every submitted row beside its truth
 --        scored_files(file_id)              the files being scored
 -- Writes (file_id, split, metric, value)
 --
@@ -10,9 +10,8 @@
 -- predictions of that part (sklearn's default label set). Per-class terms are summed as
 -- DECIMAL, which is exact, so the result does not depend on how threads split the work.
 WITH pairs_by_part AS MATERIALIZED (          -- (true class, predicted class) counts
-    SELECT p.file_id, h.split, h.label AS truth, p.pred, count(*) AS n
-    FROM predictions AS p
-    JOIN hidden_labels AS h ON p.key = h.key
+    SELECT file_id, split, truth, pred, count(*) AS n
+    FROM judged
     GROUP BY ALL
 ),
 pairs AS (

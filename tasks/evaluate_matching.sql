@@ -1,8 +1,8 @@
 -- Precision, recall and F1 of the positive class (a match) of every scored file, on each part
 -- of the test set and on all of it.
 --
--- Reads  hidden_labels(key, label, split)   label 0/1
---        predictions(file_id, key, pred)    pred 0/1
+-- Reads  hidden_labels(key, label, split)         label 0/1
+--        judged(file_id, split, truth, pred)      every submitted row beside its truth, pred 0/1
 --        scored_files(file_id)
 -- Writes (file_id, split, metric, value)
 --
@@ -10,11 +10,10 @@
 -- as in sklearn (zero_division=0): no predicted matches gives precision 0, no true matches
 -- gives recall 0.
 WITH counts_by_part AS MATERIALIZED (
-    SELECT p.file_id, h.split,
-           count(*) FILTER (WHERE p.pred = 1 AND h.label = 1) AS tp,
-           count(*) FILTER (WHERE p.pred = 1 AND h.label = 0) AS fp
-    FROM predictions AS p
-    JOIN hidden_labels AS h ON p.key = h.key
+    SELECT file_id, split,
+           count(*) FILTER (WHERE pred = 1 AND truth = 1) AS tp,
+           count(*) FILTER (WHERE pred = 1 AND truth = 0) AS fp
+    FROM judged
     GROUP BY ALL
 ),
 counts AS (
