@@ -60,7 +60,7 @@ class BaselineResult:
     scores: np.ndarray | None  # matching: probability of a match
     model: FoldEnsemble | None = None
     iterations: int | None = None  # boosting rounds of the final model (summed over fold models)
-    threshold: float | None = None
+    decision: float | None = None  # match threshold (matching) or class-prior power (classification)
     note: str = ""
 
 
@@ -129,7 +129,7 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
             "final_model": params.final_model,
             "iterations": tuned.iterations,
             "best_iteration_on_validation": tuning.validation.best_iteration,
-            "decision": {"threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.threshold},
+            "decision": {"threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.decision},
             "best_trial": tuning.best_trial,
             "validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
             "study": tuning.study_name,
@@ -160,7 +160,7 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
             "stopped_by": tuning.stopped_by,
             "best_trial": tuning.best_trial,
         },
-        "model": {"device": problem.device, "final": params.final_model, "iterations": tuned.iterations, ("threshold" if release.type is TaskType.matching else "prior_power"): None if tuned.threshold is None else round(tuned.threshold, 6), "features": len(problem.features.features)},
+        "model": {"device": problem.device, "final": params.final_model, "iterations": tuned.iterations, ("threshold" if release.type is TaskType.matching else "prior_power"): None if tuned.decision is None else round(tuned.decision, 6), "features": len(problem.features.features)},
         "seconds": {"features": round(features_s, 2), "tuning": round(tuning.seconds, 2), "baselines": round(baselines_s, 2), "total": round(total_s, 2)},
     }
     metrics_path = Path(metrics_root) / f"{task}.json"
@@ -176,7 +176,7 @@ def _run_baseline(b: Baseline, release: Release, problem: Problem, params: Train
         return _floor(b, problem, keys)
     if b.kind == "default":
         # what a participant gets from CatBoost out of the box: validated on the same folds, fitted on all of train
-        val = fit_and_validate(problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_threshold=False)
+        val = fit_and_validate(problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_decision=False)
         model = FoldEnsemble([fit_full(problem, params, {}, params.default_iterations)])
         return _predict(b, problem, model, keys, val.scores, params.default_iterations, 0.5 if problem.type is TaskType.matching else 0.0)
     # tuned, or a modality ablation of it: same hyperparameters, own early stopping and threshold
@@ -187,21 +187,21 @@ def _run_baseline(b: Baseline, release: Release, problem: Problem, params: Train
         return result
     if b.roles is not None and len(sub.features.features) == len(problem.features.features):
         same = done["catboost-tuned"]
-        return BaselineResult(b, same.validation, same.keys, same.labels, same.scores, same.model, same.iterations, same.threshold, note="no feature to leave out: the tuned model")
+        return BaselineResult(b, same.validation, same.keys, same.labels, same.scores, same.model, same.iterations, same.decision, note="no feature to leave out: the tuned model")
     validation = tuning.validation if b.roles is None else fit_and_validate(sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds")
     model, iterations = final_model(sub, params, tuning.best_params, validation)
-    return _predict(b, sub, model, keys, validation.scores, iterations, validation.threshold)
+    return _predict(b, sub, model, keys, validation.scores, iterations, validation.decision)
 
 
-def _predict(b: Baseline, problem: Problem, model: FoldEnsemble, keys: pd.Series, validation: dict[str, float], iterations: int, threshold: float | None) -> BaselineResult:
+def _predict(b: Baseline, problem: Problem, model: FoldEnsemble, keys: pd.Series, validation: dict[str, float], iterations: int, decision: float | None) -> BaselineResult:
     """Test predictions under the decision rule chosen on validation (threshold or class-prior power)."""
     score, classes = model.predict(problem, problem.features.test)
     if problem.type is TaskType.classification:
-        power = threshold or 0.0
+        power = decision or 0.0
         labels = decide_classes(score, classes, class_priors(problem, classes), power)
         return BaselineResult(b, validation, keys, labels.astype(object), None, model, iterations, power)
     score = np.round(score, SCORE_DECIMALS)
-    return BaselineResult(b, validation, keys, (score >= threshold).astype(np.int8), score, model, iterations, threshold)
+    return BaselineResult(b, validation, keys, (score >= decision).astype(np.int8), score, model, iterations, decision)
 
 
 def _floor(b: Baseline, problem: Problem, keys: pd.Series) -> BaselineResult:
@@ -215,7 +215,7 @@ def _floor(b: Baseline, problem: Problem, keys: pd.Series) -> BaselineResult:
     if problem.type is TaskType.classification:
         return BaselineResult(b, _class_scores(truth, pred), keys, np.full(len(keys), str(majority), dtype=object), None)
     scores = binary_scores(truth.astype(int), pred.astype(int))
-    return BaselineResult(b, scores, keys, np.full(len(keys), int(majority), dtype=np.int8), np.zeros(len(keys)), threshold=0.5)
+    return BaselineResult(b, scores, keys, np.full(len(keys), int(majority), dtype=np.int8), np.zeros(len(keys)), decision=0.5)
 
 
 def _class_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:

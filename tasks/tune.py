@@ -257,7 +257,7 @@ class Validation:
     score: float  # the primary metric
     scores: dict[str, float]
     best_iteration: int  # mean over folds; the count a refit on all train scales up from
-    threshold: float | None  # the tuned decision rule: match threshold (matching) or class-prior power (classification)
+    decision: float | None  # the tuned decision rule: match threshold (matching) or class-prior power (classification)
     seconds: float = 0.0
     models: list[CatBoost] = field(default_factory=list, repr=False)  # the fold models, when kept
 
@@ -311,7 +311,7 @@ def evaluate(problem: Problem, primary_metric: str, truth: np.ndarray, score: np
     return scores[primary_metric], scores, decision
 
 
-def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any], iterations: int, primary_metric: str, *, early_stopping: bool = True, tune_threshold: bool = True, trial: optuna.Trial | None = None, keep_models: bool = False) -> Validation:
+def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any], iterations: int, primary_metric: str, *, early_stopping: bool = True, tune_decision: bool = True, trial: optuna.Trial | None = None, keep_models: bool = False) -> Validation:
     """Fit on each fold's fit part, predict its validation part, score the pooled predictions."""
     start = time.perf_counter()
     truth_parts, score_parts, best_iters, models = [], [], [], []
@@ -344,8 +344,8 @@ def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any
         if keep_models:
             models.append(model)
     truth, score = np.concatenate(truth_parts), np.concatenate(score_parts)
-    value, scores, threshold = evaluate(problem, primary_metric, truth, score, classes, None if tune_threshold else (0.5 if problem.type is TaskType.matching else 0.0))
-    return Validation(score=value, scores=scores, best_iteration=int(round(float(np.mean(best_iters)))), threshold=threshold, seconds=time.perf_counter() - start, models=models)
+    value, scores, decision = evaluate(problem, primary_metric, truth, score, classes, None if tune_decision else (0.5 if problem.type is TaskType.matching else 0.0))
+    return Validation(score=value, scores=scores, best_iteration=int(round(float(np.mean(best_iters)))), decision=decision, seconds=time.perf_counter() - start, models=models)
 
 
 def _align_classes(problem: Problem, classes: np.ndarray | None) -> np.ndarray:
@@ -513,8 +513,8 @@ def objective_for(problem: Problem, params: TrainParams, primary_metric: str, wo
         result = fit_and_validate(problem, params, tuned, params.max_iterations, primary_metric, trial=trial, keep_models=keep is not None and params.final_model == "folds")
         trial.set_user_attr("best_iteration", result.best_iteration)
         trial.set_user_attr("scores", result.scores)
-        if result.threshold is not None:
-            trial.set_user_attr("decision", result.threshold)
+        if result.decision is not None:
+            trial.set_user_attr("decision", result.decision)
         if keep is not None and ("validation" not in keep or result.score > keep["validation"].score):
             keep.update(number=trial.number, validation=result)
         return result.score
@@ -574,7 +574,7 @@ def tune(problem: Problem, params: TrainParams, primary_metric: str, *, worker: 
     elif params.final_model == "folds":  # the best trial ran in another worker (or an earlier run): fit its folds again
         validation = fit_and_validate(problem, params, dict(best.params), params.max_iterations, primary_metric, keep_models=True)
     else:
-        validation = Validation(score=float(best.value), scores=dict(best.user_attrs.get("scores", {})), best_iteration=int(best.user_attrs["best_iteration"]), threshold=best.user_attrs.get("decision"))
+        validation = Validation(score=float(best.value), scores=dict(best.user_attrs.get("scores", {})), best_iteration=int(best.user_attrs["best_iteration"]), decision=best.user_attrs.get("decision"))
     return TuneResult(
         best_params=dict(best.params),
         best_value=float(best.value),

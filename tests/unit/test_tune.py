@@ -110,5 +110,5 @@ def test_matching_tuning_tunes_a_threshold(tmp_path, quick):
     release, problem = prepare("toy_pairs", tmp_path / "public", tmp_path / "embeddings", quick)
     assert len(set(pair_groups(release))) > 3
     result = tune(problem, quick, "f1")
-    assert result.validation.threshold is not None and 0 < result.validation.threshold < 1
+    assert result.validation.decision is not None and 0 < result.validation.decision < 1
     assert result.best_value > 0.5
