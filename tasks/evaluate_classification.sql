@@ -2,7 +2,7 @@
 --
 -- Reads  hidden_labels(key, label, split)         the task's hidden test labels
 --        judged(file_id, split, truth, pred)      every submitted row beside its truth
---        scored_files(file_id)              the files being scored
+--        scored_files(file_id)                    the files being scored
 -- Writes (file_id, split, metric, value)
 --
 -- A test row without a prediction counts as wrong: a false negative of its class, a false

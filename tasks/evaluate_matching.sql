@@ -3,7 +3,7 @@
 --
 -- Reads  hidden_labels(key, label, split)         label 0/1
 --        judged(file_id, split, truth, pred)      every submitted row beside its truth, pred 0/1
---        scored_files(file_id)
+--        scored_files(file_id)                    the files being scored
 -- Writes (file_id, split, metric, value)
 --
 -- A test pair without a prediction counts as predicted 0. A ratio whose denominator is 0 is 0,
