@@ -38,7 +38,7 @@ COLOUR_WORDS_MARKETPLACE = {"grey": "gray", "navy": "dark blue", "beige": "sand"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    n_blocks: int = Field(40, ge=4, description="brand x category blocks")
+    n_blocks: int = Field(40, ge=4, le=len(BRANDS) * len(CATEGORIES), description="brand x category blocks (each pair at most once)")
     families_per_block: tuple[int, int] = (1, 2)
     siblings_per_family: tuple[int, int] = (1, 3)
     variants_per_model: tuple[int, int] = (3, 5)

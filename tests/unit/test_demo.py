@@ -63,3 +63,12 @@ def test_unknown_demo_task_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="no demo generator"):
         generate_contribution("nope", tmp_path / "nope", seed=1)
+
+
+def test_more_variant_blocks_than_brand_category_pairs_is_refused(tmp_path):
+    """Blocks are distinct (brand, category) pairs: asking for more would never finish drawing them."""
+    from tasks.demo import product_variants
+
+    most = len(product_variants.BRANDS) * len(product_variants.CATEGORIES)
+    with pytest.raises(ValueError, match="n_blocks"):
+        generate_contribution("product_variants", tmp_path / "v", seed=1, options={"n_blocks": most + 1, "image_size": 32})
