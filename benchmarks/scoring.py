@@ -43,14 +43,14 @@ from tasks.evaluate import evaluate, connect  # noqa: E402
 from tasks.files import sha256_file  # noqa: E402
 from tasks.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
 
-# The demo challenge: task -> (type, number of classes, test rows in the demo release)
+# The demo challenge: task -> (type, number of classes, test rows in the demo release of params.yaml)
 DEMO_TASKS = {
     "car_class": ("classification", 22, 334),
     "fastfood_chain": ("classification", 8, 154),
-    "product_type": ("classification", 8, 181),
-    "person_link": ("matching", 2, 607),
-    "product_dedup": ("matching", 2, 190),
-    "product_variants": ("matching", 2, 332),
+    "product_type": ("classification", 8, 134),
+    "person_link": ("matching", 2, 1900),
+    "product_dedup": ("matching", 2, 365),
+    "product_variants": ("matching", 2, 530),
 }
 TEAMS = 100
 
