@@ -19,12 +19,14 @@ import io
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
@@ -57,6 +59,7 @@ METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("evaluate_classification.sql",),
     TaskType.matching: ("evaluate_matching.sql", "evaluate_average_precision.sql"),
 }
+SCORE_SQL = frozenset({"evaluate_average_precision.sql"})  # read only the `score` column: skipped when no file has one
 METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("accuracy", "macro_f1"),
     TaskType.matching: ("precision", "recall", "f1", "average_precision"),
@@ -299,8 +302,12 @@ def _files_to_score(submissions: list[StoredSubmission], infos: dict[str, TaskIn
 
 
 def _verify(files) -> list[FileToScore]:
-    """Files about to be scored for the first time must still be what was submitted."""
-    return [f for f in files if sha256_file(f.path) != f.sha256]
+    """Files about to be scored for the first time must still be what was submitted.
+
+    Hashed on every core: hashlib releases the GIL while it hashes."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        digests = list(pool.map(lambda f: sha256_file(f.path), files))
+    return [f for f, digest in zip(files, digests) if digest != f.sha256]
 
 
 def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Table:
@@ -368,11 +375,15 @@ def run_metrics(con: duckdb.DuckDBPyConnection, task_type: TaskType) -> pa.Table
     """Every metric SQL of a task type over the `hidden_labels`, `predictions` and `scored_files`
     relations already defined on `con`; rows (file_id, split, metric, value).
 
-    One query: the join of predictions to labels (`judged`) is materialized once and every
-    metric reads it, so the submitted files are scanned once per task."""
+    One query: the join of predictions to labels (`judged`) is read by every metric, so the
+    submitted files are scanned once per task. It is materialized only when more than one metric
+    query reads it; a lone reader streams it (no copy of every submitted row)."""
+    with_scores = con.execute("SELECT coalesce(bool_or(has_score), false) FROM scored_files").fetchall()[0][0]
+    names = [n for n in METRIC_SQL[task_type] if with_scores or n not in SCORE_SQL]
     judged = (SQL_DIR / JUDGED_SQL).read_text(encoding="utf-8")
-    metrics = [f"SELECT * FROM (\n{(SQL_DIR / name).read_text(encoding='utf-8')}\n)" for name in METRIC_SQL[task_type]]
-    query = f"WITH judged AS MATERIALIZED (\n{judged}\n)\n" + "\nUNION ALL\n".join(metrics)
+    metrics = [f"SELECT * FROM (\n{(SQL_DIR / name).read_text(encoding='utf-8')}\n)" for name in names]
+    materialized = "MATERIALIZED" if len(names) > 1 else "NOT MATERIALIZED"
+    query = f"WITH judged AS {materialized} (\n{judged}\n)\n" + "\nUNION ALL\n".join(metrics)
     return con.sql(query).to_arrow_table()
 
 
@@ -438,23 +449,25 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def _scores_table(files: list[FileToScore], cache: pa.Table, infos: dict[str, TaskInfo]) -> pa.Table:
-    by_key: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
-    for t, s, sp, m, v in zip(*(cache.column(c).to_pylist() for c in ("task", "file_sha256", "split", "metric", "value"))):
-        by_key.setdefault((t, s), []).append((sp, m, v))
-    cols: dict[str, list] = {f.name: [] for f in SCORES_SCHEMA}
-    version = cache.column("scorer_version")[0].as_py() if cache.num_rows else ""
-    for f in files:
-        r, info = f.submission.record, infos[f.task]
-        for split, metric, value in by_key.get((f.task, f.sha256), []):
-            row = {
-                "team": r.team, "submission_id": r.submission_id, "submission": f.submission.submission, "name": r.name,
-                "baseline": r.baseline, "submitted_at": r.submitted_at, "task": f.task, "track": info.track,
-                "split": split, "metric": metric, "primary": metric == info.primary_metric, "value": value,
-                "file": f.name, "file_sha256": f.sha256, "labels_sha256": info.labels_sha256, "scorer_version": version,
-            }
-            for k, v in row.items():
-                cols[k].append(v)
-    table = pa.table(cols, schema=SCORES_SCHEMA)
+    """Every file's cached scores beside its submission: one vectorized join, not a row loop."""
+    records = [f.submission.record for f in files]
+    file_table = pa.table({
+        "team": [r.team for r in records],
+        "submission_id": [r.submission_id for r in records],
+        "submission": [f.submission.submission for f in files],
+        "name": [r.name for r in records],
+        "baseline": pa.array([r.baseline for r in records], pa.bool_()),
+        "submitted_at": [r.submitted_at for r in records],
+        "task": [f.task for f in files],
+        "track": [infos[f.task].track for f in files],
+        "primary_metric": [infos[f.task].primary_metric for f in files],
+        "file": [f.name for f in files],
+        "file_sha256": [f.sha256 for f in files],
+    }, schema=pa.schema([(n, pa.bool_() if n == "baseline" else pa.string()) for n in (
+        "team", "submission_id", "submission", "name", "baseline", "submitted_at", "task", "track", "primary_metric", "file", "file_sha256")]))
+    joined = file_table.join(cache, ["task", "file_sha256"], join_type="inner")
+    primary = pc.equal(joined.column("metric"), joined.column("primary_metric"))
+    table = joined.append_column("primary", primary).select(SCORES_SCHEMA.names).cast(SCORES_SCHEMA)
     return _sorted(table, ["team", "submission", "task", "split", "metric"])
 
 
