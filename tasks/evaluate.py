@@ -19,7 +19,6 @@ import io
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -302,12 +301,8 @@ def _files_to_score(submissions: list[StoredSubmission], infos: dict[str, TaskIn
 
 
 def _verify(files) -> list[FileToScore]:
-    """Files about to be scored for the first time must still be what was submitted.
-
-    Hashed on every core: hashlib releases the GIL while it hashes."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        digests = list(pool.map(lambda f: sha256_file(f.path), files))
-    return [f for f, digest in zip(files, digests) if digest != f.sha256]
+    """Files about to be scored for the first time must still be what was submitted."""
+    return [f for f in files if sha256_file(f.path) != f.sha256]
 
 
 def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Table:
