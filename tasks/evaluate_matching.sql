@@ -9,11 +9,12 @@
 -- A test pair without a prediction counts as predicted 0. A ratio whose denominator is 0 is 0,
 -- as in sklearn (zero_division=0): no predicted matches gives precision 0, no true matches
 -- gives recall 0.
-WITH counts_by_part AS MATERIALIZED (
-    SELECT file_id, split,
-           count(*) FILTER (WHERE pred = 1 AND truth = 1) AS tp,
-           count(*) FILTER (WHERE pred = 1 AND truth = 0) AS fp
+WITH counts_by_part AS MATERIALIZED (          -- only predicted matches count: the filter
+    SELECT file_id, split,                      -- reaches the file scan, so fewer rows are joined
+           count(*) FILTER (WHERE truth = 1) AS tp,
+           count(*) FILTER (WHERE truth = 0) AS fp
     FROM judged
+    WHERE pred = 1
     GROUP BY ALL
 ),
 counts AS (
