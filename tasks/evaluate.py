@@ -64,7 +64,7 @@ METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.matching: ("precision", "recall", "f1", "average_precision"),
 }
 SPLITS = ("public", "private", "all")
-READER_VERSION = 1  # bump when the way submission files are read into `predictions` changes
+READER_VERSION = 2  # bump when the way submission files are read into `predictions` changes
 CACHE_FILE = "scores.parquet"
 
 CACHE_SCHEMA = pa.schema([
@@ -343,7 +343,7 @@ def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: s
             table = pa.table({
                 "file_id": pa.array(range(len(task_files)), pa.int32()),
                 "path": [str(f.path) for f in task_files],
-                "has_score": [SCORE in cols for cols in layouts],
+                "has_score": [_has_score(layout) for layout in layouts],
             })
             con.register("file_list", table)
             con.execute("CREATE OR REPLACE TEMP TABLE scored_files AS SELECT file_id, path, has_score FROM file_list")
@@ -391,39 +391,40 @@ def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:
     )
 
 
-def _layout(path: Path) -> tuple[str, ...]:
-    """The column names of a submitted file, in file order (its CSV header or Parquet schema)."""
+def _layout(path: Path) -> tuple[tuple[str, str], ...]:
+    """The (name, type) of each column of a submitted file, in file order: its Parquet schema, or
+    its CSV header (every CSV column is read as text)."""
     if path.suffix == ".parquet":
-        return tuple(pq.read_schema(path).names)
+        return tuple((field.name, str(field.type)) for field in pq.read_schema(path))
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return tuple(next(csv.reader(io.StringIO(f.readline()))))
+        return tuple((name, "VARCHAR") for name in next(csv.reader(io.StringIO(f.readline()))))
 
 
-def _predictions_sql(info: TaskInfo, files: list[FileToScore], layouts: list[tuple[str, ...]]) -> str:
+def _has_score(layout: tuple[tuple[str, str], ...]) -> bool:
+    return any(name == SCORE for name, _ in layout)
+
+
+def _predictions_sql(info: TaskInfo, files: list[FileToScore], layouts: list[tuple[tuple[str, str], ...]]) -> str:
     """One relation (file_id, key, pred, score) over every file of a task, CSV and Parquet alike.
 
-    CSV files are read by groups of equal header (typed, no sniffing); Parquet files by name.
-    """
+    Files are read by groups of one format and one layout: CSV typed, with no sniffing; Parquet
+    without union_by_name, which would read every file's footer before the scan starts."""
     pred = "CAST(s.label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(s.label AS INTEGER)"
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[FileToScore]] = {}
+    for f, layout in zip(files, layouts):
+        groups.setdefault((f.path.suffix, layout), []).append(f)
     selects = []
-    parquet = [(f, cols) for f, cols in zip(files, layouts) if f.path.suffix == ".parquet"]
-    if parquet:
-        any_score = any(SCORE in cols for _, cols in parquet)
-        score = "CAST(s.score AS DOUBLE)" if any_score else "CAST(NULL AS DOUBLE)"
-        paths = _sql_list(str(f.path) for f, _ in parquet)
-        selects.append(f"SELECT m.file_id, CAST(s.{info.key} AS VARCHAR) AS key, {pred} AS pred, {score} AS score FROM read_parquet({paths}, filename = true, union_by_name = true) AS s JOIN scored_files AS m ON m.path = s.filename")
-    groups: dict[tuple[str, ...], list[FileToScore]] = {}
-    for f, cols in zip(files, layouts):
-        if f.path.suffix != ".parquet":
-            groups.setdefault(cols, []).append(f)
-    for cols, group in sorted(groups.items()):
-        columns = "{" + ", ".join(f"'{_sql_text(c)}': 'VARCHAR'" for c in cols) + "}"
-        score = "CAST(s.score AS DOUBLE)" if SCORE in cols else "CAST(NULL AS DOUBLE)"
+    for (suffix, layout), group in sorted(groups.items()):
+        score = "CAST(s.score AS DOUBLE)" if _has_score(layout) else "CAST(NULL AS DOUBLE)"
         paths = _sql_list(str(f.path) for f in group)
+        if suffix == ".parquet":
+            source = f"read_parquet({paths}, filename = true)"
+        else:
+            columns = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name, _ in layout) + "}"
+            source = f"read_csv({paths}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {columns}, filename = true)"
         selects.append(
-            f"SELECT m.file_id, s.{info.key} AS key, {pred} AS pred, {score} AS score "
-            f"FROM read_csv({paths}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {columns}, filename = true) AS s "
-            f"JOIN scored_files AS m ON m.path = s.filename"
+            f"SELECT m.file_id, CAST(s.{info.key} AS VARCHAR) AS key, {pred} AS pred, {score} AS score "
+            f"FROM {source} AS s JOIN scored_files AS m ON m.path = s.filename"
         )
     return "\nUNION ALL\n".join(selects)
 
