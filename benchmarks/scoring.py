@@ -121,24 +121,27 @@ def make_submissions(root: Path, truth: dict, count: int, rng: np.random.Generat
 
 
 def bare_scan(subs: Path, params: EvaluateParams, sort_scored: bool = False) -> float:
-    """Every column of every file read and decoded once, per task, with the same reader.
+    """Every column of every file read and decoded once, per task and layout, with the same reader.
 
     sort_scored adds one sort of each matching file's scored rows: what any exact average
     precision costs at least (it needs every file's rows in score order), before any join with
     the labels. Files are numbered as evaluate numbers them, and the sort carries nothing but
     (file number, score)."""
     con = connect(params)
+    groups: dict[str, dict[tuple[str, ...], list[str]]] = {}  # task -> column names -> files (read apart, as evaluate does)
+    for task in DEMO_TASKS:
+        for p in sorted(subs.glob(f"*/*/{task}.parquet")):
+            groups.setdefault(task, {}).setdefault(tuple(pq.read_schema(p).names), []).append(str(p))
     start = time.perf_counter()
     for task, (kind, _, _) in DEMO_TASKS.items():
-        paths = [str(p) for p in sorted(subs.glob(f"*/*/{task}.parquet"))]
-        scan = f"read_parquet({paths!r}, filename = true, union_by_name = true)"
-        con.sql(f"SELECT count(*), max(COLUMNS(*)) FROM {scan}").fetchall()
-        columns = [row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
-        if sort_scored and kind == "matching" and "score" in columns:
-            con.register("file_ids", pa.table({"path": paths, "file_id": pa.array(range(len(paths)), pa.int32())}))
-            con.sql(f"SELECT count(*), max(r) FROM (SELECT rank() OVER (PARTITION BY m.file_id ORDER BY s.score) AS r "
-                    f"FROM {scan} AS s JOIN file_ids AS m ON m.path = s.filename WHERE s.score IS NOT NULL)").fetchall()
-            con.unregister("file_ids")
+        for names, paths in groups[task].items():
+            scan = f"read_parquet({paths!r}, filename = true)"
+            con.sql(f"SELECT count(*), max(COLUMNS(*)) FROM {scan}").fetchall()
+            if sort_scored and kind == "matching" and "score" in names:
+                con.register("file_ids", pa.table({"path": paths, "file_id": pa.array(range(len(paths)), pa.int32())}))
+                con.sql(f"SELECT count(*), max(r) FROM (SELECT rank() OVER (PARTITION BY m.file_id ORDER BY s.score) AS r "
+                        f"FROM {scan} AS s JOIN file_ids AS m ON m.path = s.filename WHERE s.score IS NOT NULL)").fetchall()
+                con.unregister("file_ids")
     seconds = time.perf_counter() - start
     con.close()
     return seconds

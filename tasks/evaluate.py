@@ -58,7 +58,7 @@ METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("evaluate_classification.sql",),
     TaskType.matching: ("evaluate_matching.sql", "evaluate_average_precision.sql"),
 }
-SCORE_SQL = frozenset({"evaluate_average_precision.sql"})  # read only the `score` column: skipped when no file has one
+SCORE_SQL = frozenset({"evaluate_average_precision.sql"})  # metrics of the `score` column: skipped for a task whose files have none
 METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("accuracy", "macro_f1"),
     TaskType.matching: ("precision", "recall", "f1", "average_precision"),
@@ -447,20 +447,20 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
 def _scores_table(files: list[FileToScore], cache: pa.Table, infos: dict[str, TaskInfo]) -> pa.Table:
     """Every file's cached scores beside its submission: one vectorized join, not a row loop."""
     records = [f.submission.record for f in files]
-    file_table = pa.table({
+    columns = {
         "team": [r.team for r in records],
         "submission_id": [r.submission_id for r in records],
         "submission": [f.submission.submission for f in files],
         "name": [r.name for r in records],
-        "baseline": pa.array([r.baseline for r in records], pa.bool_()),
+        "baseline": [r.baseline for r in records],
         "submitted_at": [r.submitted_at for r in records],
         "task": [f.task for f in files],
         "track": [infos[f.task].track for f in files],
         "primary_metric": [infos[f.task].primary_metric for f in files],
         "file": [f.name for f in files],
         "file_sha256": [f.sha256 for f in files],
-    }, schema=pa.schema([(n, pa.bool_() if n == "baseline" else pa.string()) for n in (
-        "team", "submission_id", "submission", "name", "baseline", "submitted_at", "task", "track", "primary_metric", "file", "file_sha256")]))
+    }
+    file_table = pa.table({k: pa.array(v, pa.bool_() if k == "baseline" else pa.string()) for k, v in columns.items()})
     joined = file_table.join(cache, ["task", "file_sha256"], join_type="inner")
     primary = pc.equal(joined.column("metric"), joined.column("primary_metric"))
     table = joined.append_column("primary", primary).select(SCORES_SCHEMA.names).cast(SCORES_SCHEMA)
