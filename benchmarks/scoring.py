@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tasks.config import EvaluateParams  # noqa: E402
-from tasks.evaluate import evaluate, connect  # noqa: E402
+from tasks.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
 from tasks.files import sha256_file  # noqa: E402
 from tasks.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
 
@@ -128,16 +128,16 @@ def bare_scan(subs: Path, params: EvaluateParams, sort_scored: bool = False) -> 
     the labels. Files are numbered as evaluate numbers them, and the sort carries nothing but
     (file number, score)."""
     con = connect(params)
-    groups: dict[str, dict[tuple[str, ...], list[str]]] = {}  # task -> column names -> files (read apart, as evaluate does)
+    groups: dict[str, dict[tuple, list[str]]] = {}  # task -> layout -> files, grouped as evaluate groups them
     for task in DEMO_TASKS:
         for p in sorted(subs.glob(f"*/*/{task}.parquet")):
-            groups.setdefault(task, {}).setdefault(tuple(pq.read_schema(p).names), []).append(str(p))
+            groups.setdefault(task, {}).setdefault(_layout(p), []).append(str(p))
     start = time.perf_counter()
     for task, (kind, _, _) in DEMO_TASKS.items():
-        for names, paths in groups[task].items():
+        for layout, paths in groups[task].items():
             scan = f"read_parquet({paths!r}, filename = true)"
             con.sql(f"SELECT count(*), max(COLUMNS(*)) FROM {scan}").fetchall()
-            if sort_scored and kind == "matching" and "score" in names:
+            if sort_scored and kind == "matching" and _has_score(layout):
                 con.register("file_ids", pa.table({"path": paths, "file_id": pa.array(range(len(paths)), pa.int32())}))
                 con.sql(f"SELECT count(*), max(r) FROM (SELECT rank() OVER (PARTITION BY m.file_id ORDER BY s.score) AS r "
                         f"FROM {scan} AS s JOIN file_ids AS m ON m.path = s.filename WHERE s.score IS NOT NULL)").fetchall()
