@@ -4,7 +4,7 @@
                                                    [--embeddings data/embeddings] [--out DIR]
 
 For every demo task (after `dvc repro` has built the release and the embeddings), in one run:
-  * runs the train stage (tasks.train.train_task) into a scratch folder: tuned CatBoost,
+  * runs the train stage (tasks.train.stage.train_task) into a scratch folder: tuned CatBoost,
     default CatBoost, the floor and the modality ablations, timing the tuning;
   * fits a reference that shares no code with CatBoost's path: scikit-learn's
     HistGradientBoosting on the same tabular/pair features, plus for classification the
@@ -34,11 +34,11 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.config import load_params  # noqa: E402
-from tasks.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
-from tasks.schema import ID, LABEL, PAIR_ID, Role, TaskType, hidden_labels_path  # noqa: E402
-from tasks.train import BASELINES, train_task  # noqa: E402
-from tasks.tune import accuracy, best_threshold, binary_scores, macro_f1  # noqa: E402
+from tasks.core.params import load_params  # noqa: E402
+from tasks.train.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
+from tasks.core.schema import ID, LABEL, PAIR_ID, Role, TaskType, hidden_labels_path  # noqa: E402
+from tasks.train.stage import BASELINES, train_task  # noqa: E402
+from tasks.train.tune import accuracy, best_threshold, binary_scores, macro_f1  # noqa: E402
 
 DEMO_TASKS = ["car_class", "fastfood_chain", "product_type", "person_link", "product_dedup", "product_variants"]
 

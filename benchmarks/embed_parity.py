@@ -37,9 +37,9 @@ def main() -> int:
 
     from embed_throughput import demo_items
 
-    from tasks.clip import load_encoder, resolve_weights
-    from tasks.config import load_params
-    from tasks.embed import embed_image_files, embed_text_list
+    from tasks.embed.clip import load_encoder, resolve_weights
+    from tasks.core.params import load_params
+    from tasks.embed.stage import embed_image_files, embed_text_list
 
     params = load_params(args.params).embed
     identity = resolve_weights(params.clip, memo_dir=ROOT / params.cache.dir)

@@ -36,7 +36,7 @@ def demo_items(n_images: int, n_texts: int) -> tuple[list[Path], list[str]]:
     """Distinct images and texts of the demo release, in a fixed order; generated when it is absent."""
     import pyarrow.parquet as pq
 
-    from tasks.embed import join_text, text_spec
+    from tasks.embed.stage import join_text, text_spec
 
     images = sorted(ROOT.glob("data/public/*/images/*"))
     texts: list[str] = []
@@ -104,9 +104,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from tasks.clip import encode_text_trimmed, load_encoder, resolve_device, resolve_weights, text_lengths
-    from tasks.config import load_params
-    from tasks.embed import ImageFiles, collate_images, decode_workers, embed_image_files, embed_text_list
+    from tasks.embed.clip import encode_text_trimmed, load_encoder, resolve_device, resolve_weights, text_lengths
+    from tasks.core.params import load_params
+    from tasks.embed.stage import ImageFiles, collate_images, decode_workers, embed_image_files, embed_text_list
 
     params = load_params(args.params).embed
     device = resolve_device(args.device or params.device)

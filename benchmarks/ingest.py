@@ -63,8 +63,8 @@ def child(mode: str, task: Path, out: Path) -> None:
         pq.write_table(table, out / "items.parquet", compression="zstd")
         pacsv.write_csv(table, out / "items.csv")
     else:
-        from tasks.config import load_params
-        from tasks.ingest import ingest_task
+        from tasks.core.params import load_params
+        from tasks.ingest.stage import ingest_task
 
         ingest_task(task, out / "public", out / "private", load_params(ROOT / "params.yaml").ingest)
     seconds = time.perf_counter() - start

@@ -8,7 +8,7 @@ counts, test sets resized so that one submission holds --rows rows in all) and -
 stored submissions (one Parquet file per task; matching files carry a full-precision score, the
 costly case for average precision), then measures, in one run:
 
-  * evaluate (cold):  `tasks.evaluate.evaluate` scoring everything: discovery, sha256 checks,
+  * evaluate (cold):  `tasks.scoring.evaluate.evaluate` scoring everything: discovery, sha256 checks,
                       the SQL, and writing scores.parquet, the DuckDB file and the cache;
   * bare scan:        DuckDB reading every column of the same files (the floor);
   * pandas + sklearn: per submission, on a random --sample of the same submissions
@@ -41,10 +41,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.config import EvaluateParams  # noqa: E402
-from tasks.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
-from tasks.files import sha256_file  # noqa: E402
-from tasks.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
+from tasks.core.params import EvaluateParams  # noqa: E402
+from tasks.scoring.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
+from tasks.core.files import sha256_file  # noqa: E402
+from tasks.core.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
 
 # The demo challenge: task -> (type, number of classes, test rows in the demo release of params.yaml)
 DEMO_TASKS = {

@@ -15,7 +15,7 @@ from prefect.schedules import Cron
 
 from flows.nightly import nightly_reevaluation
 from flows.pipeline import challenge_pipeline
-from tasks.config import Params
+from tasks.core.params import Params
 
 ON_DEMAND = "on-demand"
 NIGHTLY = "nightly"

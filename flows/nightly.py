@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.dvc_stages import tool_env
 from flows.pipeline import challenge_pipeline
-from tasks.config import NightlyParams, load_params
-from tasks.schema import LEADERBOARD_ROOT
+from tasks.core.params import NightlyParams, load_params
+from tasks.core.schema import LEADERBOARD_ROOT
 
 SNAPSHOTS = LEADERBOARD_ROOT / "snapshots"
 

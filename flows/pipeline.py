@@ -19,7 +19,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.dvc_stages import StageRun, plan, repro_stage
-from tasks.config import OrchestrationParams, load_params
+from tasks.core.params import OrchestrationParams, load_params
 
 LEADERBOARD_MD = Path("leaderboard/latest.md")
 LEADERBOARD_HTML = Path("leaderboard/latest.html")

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from tasks.config import load_params
-from tasks.errors import InputError, InputErrors
-from tasks.files import write_json
+from tasks.core.params import load_params
+from tasks.core.errors import InputError, InputErrors
+from tasks.core.files import write_json
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {}
 
@@ -35,7 +35,7 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
 
 @command("demo", "write the raw contribution of one bundled demo task (the first DVC stage)", lambda p: (p.add_argument("task"), p.add_argument("--out", type=Path, help="default: contributions/<task>")))
 def cmd_demo(a: argparse.Namespace) -> int:
-    from tasks.demo import generate_contribution
+    from tasks.demo.generators import generate_contribution
 
     params = load_params(a.params)
     out = a.out or Path("contributions") / a.task
@@ -56,7 +56,7 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
 
 @command("ingest", "validate, standardise and split one task into data/public and data/private", _ingest_args)
 def cmd_ingest(a: argparse.Namespace) -> int:
-    from tasks.ingest import ingest_task
+    from tasks.ingest.stage import ingest_task
 
     params = load_params(a.params)
     report = ingest_task(a.contributions / a.task, a.public, a.private, params.ingest)
@@ -68,7 +68,7 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 
 @command("validate-task", "check a contribution against its manifest without writing anything", lambda p: p.add_argument("path", type=Path))
 def cmd_validate_task(a: argparse.Namespace) -> int:
-    from tasks.ingest import validate_task
+    from tasks.ingest.stage import validate_task
 
     manifest = validate_task(a.path, load_params(a.params).ingest)
     print(f"{manifest.id}: the contribution is valid ({manifest.type.value}, track {manifest.track})")
@@ -84,8 +84,8 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
 
 @command("add-task", "validate a new contribution, copy it to contributions/, track it with DVC and register it", _add_task_args)
 def cmd_add_task(a: argparse.Namespace) -> int:
-    from tasks.ingest import validate_task
-    from tasks.registry import register_task
+    from tasks.ingest.stage import validate_task
+    from tasks.ingest.registry import register_task
 
     params = load_params(a.params)
     manifest = validate_task(a.path, params.ingest)
@@ -120,7 +120,8 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
 
 @command("submit", "check a team's predictions against the public release and record them (accepted or rejected)", _submit_args)
 def cmd_submit(a: argparse.Namespace) -> int:
-    from tasks.submit import load_contracts, submit
+    from tasks.submissions.submit import submit
+    from tasks.submissions.validate import load_contracts
 
     params = load_params(a.params)
     result = submit(
@@ -145,7 +146,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args)
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from tasks.evaluate import evaluate
+    from tasks.scoring.evaluate import evaluate
 
     params = load_params(a.params)
     report = evaluate(a.submissions, a.public, a.private, params.challenge.tasks, a.results, params.evaluate)
@@ -163,8 +164,8 @@ def _leaderboard_args(p: argparse.ArgumentParser) -> None:
 
 @command("leaderboard", "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*", _leaderboard_args)
 def cmd_leaderboard(a: argparse.Namespace) -> int:
-    from tasks.leaderboard import code_identity, snapshot_time, update_leaderboard, weights_identity
-    from tasks.report import build_view, render_terminal
+    from tasks.board.render import build_view, render_terminal, write_latest
+    from tasks.board.snapshots import code_identity, snapshot_time, update_leaderboard, weights_identity
 
     params = load_params(a.params)
     board_params = params.leaderboard
@@ -179,6 +180,7 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
         weights=weights_identity(Path.cwd()),
         params_used={"challenge": params.challenge.model_dump(), "leaderboard": board_params.model_dump()},
     )
+    result.files = write_latest(result, a.out)
     if not a.quiet:
         render_terminal(build_view(result))
     print(result.summary())
@@ -193,8 +195,8 @@ def _demo_teams_args(p: argparse.ArgumentParser) -> None:
 
 @command("demo-teams", "(demo) replace the demo teams' submissions: seeded predictions from the public release, submitted like `mmtc submit`", _demo_teams_args)
 def cmd_demo_teams(a: argparse.Namespace) -> int:
-    from tasks.demo_teams import generate_demo_teams
-    from tasks.submit import load_contracts
+    from tasks.demo.teams import generate_demo_teams
+    from tasks.submissions.validate import load_contracts
 
     params = load_params(a.params)
     results = generate_demo_teams(
@@ -224,7 +226,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "tune CatBoost on one task and write its model, metrics and baseline submissions", _train_args)
 def cmd_train(a: argparse.Namespace) -> int:
-    from tasks.train import train_task
+    from tasks.train.stage import train_task
 
     params = load_params(a.params)
     report = train_task(a.task, a.public, a.embeddings, a.models, a.metrics, a.submissions, params.train, params.challenge.opens_at)
@@ -244,8 +246,8 @@ def _tune_worker_args(p: argparse.ArgumentParser) -> None:
 
 @command("tune-worker", "join the Optuna study of one task in a shared storage and run trials", _tune_worker_args)
 def cmd_tune_worker(a: argparse.Namespace) -> int:
-    from tasks.train import prepare
-    from tasks.tune import open_study, run_trials
+    from tasks.train.stage import prepare
+    from tasks.train.tune import open_study, run_trials
 
     params = load_params(a.params).train
     storage = a.storage or params.storage
@@ -265,8 +267,8 @@ def cmd_tune_worker(a: argparse.Namespace) -> int:
 
 @command("resolve-weights", "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json", lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"))
 def cmd_resolve_weights(a: argparse.Namespace) -> int:
-    from tasks.clip import resolve_weights_memoized, write_identity
-    from tasks.schema import WEIGHTS_IDENTITY
+    from tasks.embed.clip import resolve_weights_memoized, write_identity
+    from tasks.core.schema import WEIGHTS_IDENTITY
 
     params = load_params(a.params)
     identity = resolve_weights_memoized(params.embed.clip, memo_dir=Path(params.embed.cache.dir))
@@ -287,9 +289,9 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
 
 @command("embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args)
 def cmd_embed(a: argparse.Namespace) -> int:
-    from tasks.clip import check_matches_params, read_identity
-    from tasks.embed import embed_task
-    from tasks.schema import EMBEDDINGS_ROOT, WEIGHTS_IDENTITY
+    from tasks.embed.clip import check_matches_params, read_identity
+    from tasks.embed.stage import embed_task
+    from tasks.core.schema import EMBEDDINGS_ROOT, WEIGHTS_IDENTITY
 
     params = load_params(a.params)
     weights_path = a.weights or WEIGHTS_IDENTITY
@@ -326,8 +328,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def _show_leaderboard(params) -> None:
-    from tasks.leaderboard import current_result
-    from tasks.report import build_view, render_terminal
+    from tasks.board.render import build_view, render_terminal
+    from tasks.board.snapshots import current_result
 
     result = current_result(Path("results"), Path("leaderboard"), params.challenge.closed, params.challenge.name)
     if result is not None:

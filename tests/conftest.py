@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import IngestParams, load_params
+from tasks.core.params import IngestParams, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"

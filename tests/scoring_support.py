@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tasks.config import EvaluateParams, LeaderboardParams, SubmitParams
-from tasks.files import sha256_file
-from tasks.schema import SUBMISSION_META, SubmissionRecord
+from tasks.core.params import EvaluateParams, LeaderboardParams, SubmitParams
+from tasks.core.files import sha256_file
+from tasks.core.schema import SUBMISSION_META, SubmissionRecord
 from tests.conftest import CORPUS
 
 RELEASE = CORPUS / "submissions" / "_release"
@@ -82,9 +82,9 @@ def write_baseline(submissions: Path, name: str, task: str, columns: dict, when:
 
 def build_small_release(root: Path) -> tuple[Path, Path]:
     """The six demo tasks, small (the integration tests' sizes), generated and ingested."""
-    from tasks.config import load_params
-    from tasks.demo import generate_contribution
-    from tasks.ingest import ingest_task
+    from tasks.core.params import load_params
+    from tasks.demo.generators import generate_contribution
+    from tasks.ingest.stage import ingest_task
     from tests.conftest import ROOT
     from tests.integration.conftest import SMALL_DEMO
 

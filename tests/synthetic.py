@@ -1,6 +1,6 @@
 """Tiny releases and embedding files for the train-stage tests, built in a temporary folder.
 
-They follow the contracts of tasks/schema.py (release tables, card.json, embedding files)
+They follow the contracts of tasks/core/schema.py (release tables, card.json, embedding files)
 without running demo, ingest or embed, so a test needs seconds, not minutes.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +13,9 @@ import yaml
 
 from tests.conftest import CORPUS
 from tests.integration.conftest import run, stages_run
+from tests.stage_deps import ROOT, TASKS, stage_code, uncovered
+
+AUDIT = Path(__file__).with_name("deps_audit")  # a sitecustomize that records what each mmtc process used
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -21,9 +25,31 @@ def tasks_of(repo):
 
 
 @pytest.fixture(scope="module")
-def built(demo_repo):
-    first = run(["dvc", "repro"], demo_repo)
+def audit_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("deps-audit")
+
+
+@pytest.fixture(scope="module")
+def built(demo_repo, audit_dir):
+    first = run(["dvc", "repro"], demo_repo, env={"PYTHONPATH": str(AUDIT), "MMTC_DEPS_AUDIT": str(audit_dir)})
     return demo_repo, first.stdout
+
+
+def test_every_stage_used_only_code_its_deps_cover(built, audit_dir):
+    """On the real run: every module loaded and every file opened under tasks/ (SQL, templates,
+    model configs) by each stage's process lies inside that stage's deps in dvc.yaml."""
+    by_command = {s.command: s for s in stage_code()}
+    records = [json.loads(p.read_text()) for p in sorted(audit_dir.glob("*.json"))]
+    seen = set()
+    for record in records:
+        stage = by_command.get(record["argv"][0]) if record["argv"] else None
+        if stage is None:
+            continue
+        seen.add(stage.stage)
+        used = [Path(f).resolve() for f in record["modules"] + record["opened"]]
+        files = [f.relative_to(ROOT).as_posix() for f in used if f.is_relative_to(TASKS) and f.is_file()]
+        assert not uncovered(files, stage.deps), f"{stage.stage} ({' '.join(record['argv'])}) used {uncovered(files, stage.deps)} outside its deps {stage.deps}"
+    assert seen == {s.stage for s in stage_code()}, f"no record of {sorted({s.stage for s in stage_code()} - seen)}"
 
 
 def test_first_run_builds_every_task(built):

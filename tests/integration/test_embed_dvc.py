@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import run, stages_run
-from tests.unit.embed_helpers import png
+from tests.unit.embed.helpers import png
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

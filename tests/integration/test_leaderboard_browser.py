@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_leaderboard import BASE_ROWS, run_board, score_rows, write_results
+from tests.unit.board.test_leaderboard import BASE_ROWS, run_board, score_rows, write_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

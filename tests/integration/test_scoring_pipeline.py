@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import run, stages_run
-from tests.unit.test_leaderboard import recompute
+from tests.unit.board.test_leaderboard import recompute
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from tasks.schema import SubmissionRecord
+from tasks.core.schema import SubmissionRecord
 from tests.integration.conftest import run, stages_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -8,7 +8,7 @@ import yaml
 
 from tasks.cli import COMMANDS, main
 from tests.conftest import ROOT
-from tests.unit.embed_helpers import TINY, classification
+from tests.unit.embed.helpers import TINY, classification
 
 
 def tiny_params(tmp_path, **clip) -> str:

@@ -1,0 +1,1 @@
+"""Board: ranking, immutable snapshots and their diffs, and the rendered leaderboard (templates/)."""

@@ -1,0 +1,211 @@
+"""Pydantic models of params.yaml and its one loader.
+
+The CLI loads params once and hands each stage only its own section; stage functions never
+read params.yaml themselves. The manifest models (task.yaml) are in tasks/manifest.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.core.errors import InputError
+from tasks.core.manifest import Strict, validation_error
+
+# ---------------------------------------------------------------------------------------
+# params.yaml
+
+
+class ChallengeParams(Strict):
+    name: str
+    opens_at: str
+    closed: bool = False
+    tasks: list[str]
+
+
+class DemoParams(Strict):
+    seed: int
+    tasks: dict[str, dict[str, Any]]
+
+
+class IngestParams(Strict):
+    seed: int
+    test_fraction: float = Field(gt=0, lt=1)
+    public_fraction: float = Field(gt=0, lt=1, description="share of the test set scored on the public board")
+    na_values: list[str]
+    max_bad_image_share: float = Field(ge=0, le=1, description="share of rows whose image may be missing or unreadable; 0 refuses any")
+    max_group_share: float = Field(gt=0, le=1, description="matching: refuse a split when one connected group of pairs is larger than this share")
+
+
+class OrchestrationParams(Strict):
+    """Read by flows/ only: how stages are scheduled, never what they compute."""
+
+    concurrency: int = Field(2, ge=1, le=32, description="stages in flight at once on this machine")
+    retries: int = Field(2, ge=0, description="per stage, for transient failures only")
+    retry_delay_seconds: float = Field(10, ge=0)
+    remote: str | None = Field(None, description="DVC remote: pull inputs before and push outputs after each stage")
+
+
+class NightlyParams(Strict):
+    cron: str
+    timezone: str = Field(description="IANA name, e.g. UTC or Europe/Paris")
+    inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
+    commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
+    push: bool = Field(description="dvc push after the commit")
+class ClipParams(Strict):
+    """Which CLIP weights to use, and what to do when they cannot be had."""
+
+    model: str = Field(description="open_clip model config name, e.g. ViT-B-32 (or one of tasks/model_configs)")
+    pretrained: str | None = Field(description="an open_clip pretrained tag (e.g. laion2b_s34b_b79k) or a path to a local checkpoint; null = random init on purpose")
+    if_unavailable: Literal["random-init", "fail"] = Field(description="when the weights are not cached and cannot be downloaded")
+    seed: int = Field(default=0, description="seed of the random init, when it is used")
+    offline: Literal["auto"] | bool = Field(default="auto", description="true: never touch the network; auto: offline when HF_HUB_OFFLINE is set or the hub is unreachable")
+    weights_dir: str | None = Field(default=None, description="download/cache folder for weights; null = the Hugging Face cache")
+
+
+class TextChoice(Strict):
+    """Per task: which columns make the embedded text, and how they are joined."""
+
+    columns: list[str] | None = Field(default=None, description="feature columns (any role but image); default: the task's text columns; [] = no text embedding")
+    template: str | None = Field(default=None, description="str.format template over the columns, e.g. '{title} by {brand}'; default: the card's text_template, else 'name: value; ...'")
+
+
+class EmbedCacheParams(Strict):
+    enabled: bool = True
+    dir: str = Field(default=".mmtc_cache/embeddings", description="content-addressed vectors; outside DVC outputs so that reruns keep it")
+
+
+class EmbedParams(Strict):
+    clip: ClipParams
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    image_batch_size: int = Field(default=64, gt=0)
+    text_batch_size: int = Field(default=256, gt=0)
+    workers: Literal["auto"] | int = Field(default="auto", description="DataLoader processes decoding images while the model runs; auto: 1 on CPU (the model needs the cores), all cores but one on CUDA")
+    max_failed_share: float = Field(default=0.05, ge=0, le=1, description="per image column: share of rows with an image that may fail to decode before the stage fails")
+    text: dict[str, TextChoice] = Field(default_factory=dict, description="per-task text overrides")
+    cache: EmbedCacheParams = EmbedCacheParams()
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: Literal["auto"] | int) -> Literal["auto"] | int:
+        if v != "auto" and v < 0:
+            raise ValueError("workers must be 'auto' or a count >= 0")
+        return v
+
+
+class SubmitParams(Strict):
+    max_per_day: int = Field(ge=1, description="accepted submissions per team per UTC day")
+    max_total: int = Field(ge=1, description="accepted submissions per team over the whole challenge")
+    max_file_mb: float = Field(gt=0, description="size cap of one submitted file, checked while reading it")
+    max_description_chars: int = Field(ge=0)
+
+
+class EvaluateParams(Strict):
+    threads: int = Field(ge=0, description="DuckDB threads; 0 lets DuckDB use every core")
+    memory_limit: str = Field(description="DuckDB memory limit, e.g. '4GB'")
+
+
+class LeaderboardParams(Strict):
+    policy: Literal["best-public", "last"] = Field(description="which submission of a team counts per task")
+
+
+class DemoTeamPlan(Strict):
+    strategy: Literal["rules", "noisy-copy", "broken-then-majority"]
+    days: list[int] = Field(min_length=1, description="day offsets after challenge.opens_at, one per submission")
+    tasks: list[str] | None = Field(default=None, description="tasks covered; all when absent")
+    noise: float = Field(default=0.0, ge=0, le=1)
+
+
+class DemoTeamsParams(Strict):
+    seed: int
+    teams: dict[str, DemoTeamPlan]
+
+
+# ---------------------------------------------------------------------------------------
+# params.yaml: train
+
+
+class SearchDimension(Strict):
+    """One hyperparameter of the Optuna search space: a range (int or float, optionally log) or choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SearchDimension":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs `choices`")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"a {self.type} dimension needs `low` <= `high`")
+        return self
+
+
+class TrainParams(Strict):
+    """The train stage: features, Optuna tuning and CatBoost, per task."""
+
+    seed: int
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: GPU when CUDA is present, else CPU")
+    thread_count: int = Field(-1, description="CatBoost CPU threads; -1 = all cores")
+    # validation inside train (test labels are never read)
+    validation: Literal["holdout", "cv"] = "holdout"
+    validation_fraction: float = Field(0.25, gt=0, lt=1, description="holdout: share of train (rows or pair groups) held out")
+    cv_folds: int = Field(3, ge=2)
+    final_model: Literal["refit", "folds"] = Field("refit", description="folds: the validated fold models averaged (cv) or the holdout model; refit: one model on all of train, its rounds scaled from validation")
+    # the Optuna study
+    n_trials: int = Field(ge=1)
+    timeout_s: float | None = Field(None, gt=0, description="per task; the study stops at n_trials or timeout, whichever comes first")
+    storage: str | None = Field(None, description="None: in memory; else an Optuna RDB URL (sqlite:///..., postgresql://...) or journal:<path> for a journal file shared by workers")
+    pruning: bool = True
+    pruning_warmup_iterations: int = Field(50, ge=0)
+    tpe_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
+    search_space: dict[str, SearchDimension]
+    # CatBoost
+    max_iterations: int = Field(ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count")
+    early_stopping_rounds: int = Field(ge=1)
+    default_iterations: int = Field(ge=1, description="iterations of the default-params baseline (CatBoost's own default is 1000)")
+    one_hot_max_size: int = Field(255, ge=1, description="categoricals with at most this many values are one-hot encoded instead of target statistics")
+    max_ctr_complexity: int = Field(1, ge=1)
+    border_count: int = Field(32, ge=1, le=65535, description="histogram bins per numeric feature; CatBoost's 254 costs ~7x the time on multiclass tasks")
+    # features
+    text_features: Literal["bow", "catboost", "none"] = Field("bow", description="text columns as bag-of-words columns, as CatBoost text_features, or only through their embedding")
+    text_model: bool = Field(True, description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features")
+    bow_max_tokens: int = Field(100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size")
+    bow_min_count: int = Field(2, ge=1)
+    image_pca_dims: int = Field(16, ge=0, description="image embedding columns: PCA fitted on train; 0 keeps the whole vector")
+    text_pca_dims: int = Field(16, ge=0, description="text embedding columns: PCA fitted on train; 0 keeps the whole vector")
+    pair_vector_dims: int = Field(0, ge=0, description="matching: also give the element-wise product of both embeddings in this many PCA dims (0: cosines only)")
+
+
+class Params(BaseModel):
+    """All of params.yaml, every section typed. Sections of stages not built yet pass through unchecked."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    challenge: ChallengeParams
+    demo: DemoParams
+    ingest: IngestParams
+    embed: EmbedParams
+    submit: SubmitParams
+    evaluate: EvaluateParams
+    leaderboard: LeaderboardParams
+    demo_teams: DemoTeamsParams
+    orchestration: OrchestrationParams
+    nightly: NightlyParams
+    train: TrainParams
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Params.model_validate(data)
+    except FileNotFoundError:
+        raise InputError(problem=f"{path} not found", fix="run from the project root or pass --params") from None
+    except ValidationError as exc:
+        raise validation_error(exc, None, str(path)) from None

@@ -1,0 +1,1 @@
+"""Ingest: contributions in, a standardised release and its hidden labels out (readers, split, registration)."""

@@ -1,0 +1,521 @@
+"""Ingest one contribution: validate it against its manifest, standardise it, split it,
+publish the release to data/public/<task>/ and hide the test labels in data/private/<task>/.
+
+Nothing is written unless the whole contribution is sound; a refused contribution gets
+one message per problem, each naming the file, the column, the rows and the fix.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image, UnidentifiedImageError
+
+from tasks.core import __version__
+from tasks.core.params import IngestParams
+from tasks.core.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
+from tasks.core.errors import InputError, raise_all
+from tasks.core.files import sha256_bytes, sha256_file, sha256_tree, staged_dir, write_json, write_parquet, write_twins
+from tasks.ingest.rawfiles import RawTable, read_raw
+from tasks.core.schema import (
+    CARD,
+    HIDDEN_LABELS,
+    ID,
+    IMAGES_DIR,
+    LABEL,
+    LEFT_ID,
+    PAIR_ID,
+    PRIVATE,
+    PUBLIC,
+    RIGHT_ID,
+    SPLIT,
+    Role,
+    TaskType,
+)
+from tasks.ingest.split import grouped_pair_split, pair_groups, stratified_mask
+
+NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
+MATCH_LABELS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0}
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+CARD_VERSION = 1
+
+
+@dataclass
+class IngestReport:
+    task_id: str
+    task_type: str
+    rows: dict[str, int]
+    images: int
+    bad_images: int
+    public_dir: Path
+    private_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rows = ", ".join(f"{k} {v}" for k, v in self.rows.items())
+        return f"{self.task_id} ({self.task_type}): {rows}; {self.images} images" + (f", {self.bad_images} unusable" if self.bad_images else "")
+
+
+def ingest_task(task_dir: Path, public_root: Path, private_root: Path, params: IngestParams) -> IngestReport:
+    """Validate and publish one task. Raises InputError/InputErrors and writes nothing when refused."""
+    task_dir = Path(task_dir)
+    manifest = load_manifest(task_dir)
+    prepared = _prepare(task_dir, manifest, params)
+    public_dir, private_dir = Path(public_root) / manifest.id, Path(private_root) / manifest.id
+    with staged_dir(public_dir) as pub, staged_dir(private_dir) as priv:
+        files = {}
+        for name, table in prepared.tables.items():
+            for path in write_twins(table, pub, name):
+                files[path.name] = sha256_file(path)
+        images = prepared.images.copy_to(pub / IMAGES_DIR)
+        write_parquet(prepared.hidden, priv / HIDDEN_LABELS)
+        card = _card(manifest, prepared, params, files, images, sha256_tree(task_dir))
+        write_json(pub / CARD, card)
+    return IngestReport(
+        task_id=manifest.id,
+        task_type=manifest.type.value,
+        rows={k: t.num_rows for k, t in prepared.tables.items()},
+        images=len(images),
+        bad_images=prepared.images.bad,
+        public_dir=public_dir,
+        private_dir=private_dir,
+        notes=prepared.notes,
+    )
+
+
+def validate_task(task_dir: Path, params: IngestParams) -> TaskManifest:
+    """Everything ingest checks, writing nothing: the gate for `mmtc add-task`."""
+    manifest = load_manifest(Path(task_dir))
+    _prepare(Path(task_dir), manifest, params)
+    return manifest
+
+
+# --- preparation (all checks, no writes) --------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    tables: dict[str, pa.Table]
+    hidden: pa.Table
+    features: dict[str, Role]
+    images: "ImageCollector"
+    split: dict
+    duplicates: dict
+    classes: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _prepare(task_dir: Path, m: TaskManifest, params: IngestParams) -> Prepared:
+    raws = {key: read_raw(task_dir, m.id, key, spec, params.na_values) for key, spec in m.files.items()}
+    images = ImageCollector(task_dir, m.id, params.max_bad_image_share)
+    records = {key: _standardise_records(raws[key], m.files[key], m, images) for key in m.record_files()}
+    images.check()
+    if m.type is TaskType.classification:
+        return _prepare_classification(m, records, images, params)
+    return _prepare_matching(m, raws, records, images, params)
+
+
+def _standardise_records(raw: RawTable, spec: FileSpec, m: TaskManifest, images: "ImageCollector") -> pa.Table:
+    """Raw columns -> clean names and types by role; collects every problem of the file first."""
+    errors: list[InputError] = []
+    columns: dict[str, pa.Array] = {}
+    where = dict(task=m.id, file=raw.path, row_label=raw.row_label)
+    for raw_name, col in spec.columns.items():
+        if col.role is Role.ignore:
+            continue
+        values = raw.table.column(raw_name).combine_chunks()
+        name = spec.clean_name(raw_name)
+        try:
+            if col.role is Role.id:
+                columns[ID] = _ids(values, raw, where | {"column": raw_name})
+            elif col.role is Role.label:
+                columns[LABEL] = _class_labels(values, m, raw, where | {"column": raw_name})
+            elif col.role is Role.numeric:
+                columns[name] = _numeric(values, raw, where | {"column": raw_name})
+            elif col.role is Role.categorical:
+                columns[name] = pc.utf8_trim_whitespace(_as_text(values))
+            elif col.role is Role.text:
+                columns[name] = _as_text(values)
+            elif col.role is Role.image:
+                columns[name] = images.collect(_as_text(values), raw, raw_name)
+        except InputError as exc:
+            errors.append(exc)
+    raise_all(errors)
+    order = [ID] + list(feature_schema(spec)) + ([LABEL] if LABEL in columns else [])
+    return pa.table({name: columns[name] for name in order})
+
+
+def _as_text(values: pa.Array) -> pa.Array:
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values.cast(pa.string())
+    if pa.types.is_floating(values.type):
+        # 12.0 from a float column means the id or code 12
+        as_int = pc.cast(values, pa.int64(), safe=False)
+        whole = pc.equal(pc.cast(as_int, pa.float64()), values)
+        return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(values, pa.string()))
+    return pc.cast(values, pa.string())
+
+
+def _ids(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
+    ids = pc.utf8_trim_whitespace(_as_text(values))
+    empty = np.flatnonzero(pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")).to_numpy(zero_copy_only=False))
+    if len(empty):
+        raise InputError(problem="empty ids", fix="give every row an id", rows=raw.row_numbers(empty), **where)
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return ids
+    series = pd.Series(ids.to_numpy(zero_copy_only=False))
+    dup = series.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        raise InputError(problem=f"{series[dup].nunique()} ids occur more than once", fix="make ids unique (or drop the duplicate rows)", rows=raw.row_numbers(rows), values=series[dup].unique()[:5].tolist(), **where)
+    return ids
+
+
+def _numeric(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
+    """float64 with NaN as null: one notion of missing downstream."""
+    numbers = _parse_numbers(values, raw, where)
+    return pc.if_else(pc.is_nan(numbers), pa.scalar(None, pa.float64()), numbers)
+
+
+def _parse_numbers(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_null(values.type):
+        return pc.cast(values, pa.float64())
+    if pa.types.is_boolean(values.type):
+        return pc.cast(pc.cast(values, pa.int8()), pa.float64())
+    text = _as_text(values)
+    try:  # the common case, fast; the diagnosis below only runs on bad values
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        pass
+    ok = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, NUMBER, ignore_case=True))
+    bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+    if len(bad):
+        shown = text.take(pa.array(bad[:5])).to_pylist()
+        raise InputError(
+            problem=f"{len(bad)} values are not numbers",
+            fix="clean them, list them in na_values if they mean 'missing', or give the column role categorical or text",
+            rows=raw.row_numbers(bad),
+            values=shown,
+            **where,
+        )
+    return pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
+
+
+def _class_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict) -> pa.Array:
+    labels = pc.utf8_trim_whitespace(_as_text(values))
+    empty = np.flatnonzero(pc.or_kleene(pc.is_null(labels), pc.equal(labels, "")).to_numpy(zero_copy_only=False))
+    if len(empty):
+        raise InputError(problem=f"{len(empty)} rows have no label", fix="label them, or drop them from the file", rows=raw.row_numbers(empty), **where)
+    if not m.label_mapping:
+        return labels
+    mapping = {k: str(v) for k, v in m.label_mapping.items()}
+    as_list = labels.to_pylist()
+    unmapped = [i for i, v in enumerate(as_list) if v not in mapping]
+    if unmapped:
+        missing = sorted({as_list[i] for i in unmapped})
+        raise InputError(problem=f"label values {missing[:10]} are not in label_mapping", fix="add them to label_mapping in task.yaml", rows=raw.row_numbers(unmapped), **where)
+    return pa.array([mapping[v] for v in as_list], pa.string())
+
+
+def _match_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict) -> pa.Array:
+    as_list = [None if v is None else str(v).strip() for v in _as_text(values).to_pylist()]
+    mapping = {k: int(v) for k, v in m.label_mapping.items()} if m.label_mapping else MATCH_LABELS
+    lookup = {k.lower(): v for k, v in mapping.items()}
+    bad = [i for i, v in enumerate(as_list) if v is None or v.lower() not in lookup]
+    if bad:
+        found = sorted({str(as_list[i]) for i in bad})[:5]
+        raise InputError(problem="labels must be 0 or 1 (or values that label_mapping maps to 0/1)", fix="fix these labels or add them to label_mapping", rows=raw.row_numbers(bad), values=found, **where)
+    return pa.array([lookup[v.lower()] for v in as_list], pa.int8())
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+class ImageCollector:
+    """Checks every image a contribution names and publishes content-addressed copies.
+
+    The release name is `images/<sha256>.<ext>`: the same picture in two rows or two tasks is one
+    file, and the name is its checksum.
+    """
+
+    def __init__(self, task_dir: Path, task_id: str, max_bad_share: float):
+        self.task_dir = Path(task_dir).resolve()
+        self.task_id = task_id
+        self.max_bad_share = max_bad_share
+        self.sources: dict[str, Path] = {}
+        self.problems: list[InputError] = []
+        self.rows_seen = 0
+        self.bad = 0
+        self._checked: dict[Path, tuple[str | None, str | None]] = {}
+
+    def collect(self, paths: pa.Array, raw: RawTable, column: str) -> pa.Array:
+        out, bad_rows, reasons = [], [], []
+        for i, rel in enumerate(paths.to_pylist()):
+            name, reason = self._check(rel)
+            out.append(name)
+            if reason:
+                bad_rows.append(i)
+                reasons.append(f"{rel}: {reason}")
+        self.rows_seen += len(out)
+        self.bad += len(bad_rows)
+        if bad_rows:
+            self.problems.append(
+                InputError(
+                    problem=f"{len(bad_rows)} images are missing or unreadable ({'; '.join(reasons[:3])})",
+                    fix="add the missing image files or fix their paths (relative to the task folder)",
+                    task=self.task_id,
+                    file=raw.path,
+                    column=column,
+                    rows=raw.row_numbers(bad_rows),
+                    row_label=raw.row_label,
+                )
+            )
+        return pa.array(out, pa.string())
+
+    def _check(self, rel: str | None) -> tuple[str | None, str | None]:
+        """(release name, None) for a good image, (None, reason) for a bad one."""
+        if rel is None or not rel.strip():
+            return None, "no path given"
+        path = (self.task_dir / rel.strip()).resolve()
+        if path not in self._checked:
+            if not path.is_relative_to(self.task_dir):
+                self._checked[path] = (None, "path leaves the task folder")
+            elif not path.is_file():
+                self._checked[path] = (None, "file not found")
+            else:
+                self._checked[path] = self._decode(path)
+        return self._checked[path]
+
+    def _decode(self, path: Path) -> tuple[str | None, str | None]:
+        try:
+            with Image.open(path) as img:
+                fmt = img.format
+                img.load()
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            return None, f"not a readable image ({type(exc).__name__})"
+        name = f"{IMAGES_DIR}/{sha256_file(path)}.{IMAGE_FORMATS.get(fmt, 'img')}"
+        self.sources[name] = path
+        return name, None
+
+    def check(self) -> None:
+        if not self.problems:
+            return
+        share = self.bad / max(self.rows_seen, 1)
+        if share > self.max_bad_share:
+            raise_all(self.problems)
+
+    def copy_to(self, folder: Path) -> dict[str, str]:
+        """Copy each distinct image once; returns release name -> sha256."""
+        if not self.sources:
+            return {}
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, src in sorted(self.sources.items()):
+            shutil.copyfile(src, folder.parent / name)
+        return {name: name.split("/")[1].split(".")[0] for name in sorted(self.sources)}
+
+
+# --- classification -------------------------------------------------------------------------
+
+
+def _prepare_classification(m: TaskManifest, records: dict[str, pa.Table], images: ImageCollector, params: IngestParams) -> Prepared:
+    features = feature_schema(m.files[m.record_files()[0]])
+    if m.given_split:
+        train, test = records["train"], records["test"]
+        overlap = set(train.column(ID).to_pylist()) & set(test.column(ID).to_pylist())
+        if overlap:
+            raise InputError(problem=f"{len(overlap)} ids are in both train and test", fix="give test rows their own ids, or drop the repeated rows", task=m.id, file=m.files["test"].path, column=m.files["test"].raw_by_role(Role.id)[0], values=sorted(overlap)[:5])
+        split = {"method": "given by the contribution (separate train and test files)"}
+    else:
+        data = records["data"]
+        labels = data.column(LABEL).to_numpy(zero_copy_only=False)
+        is_test = stratified_mask(labels, params.test_fraction, params.seed)
+        train, test = data.filter(pa.array(~is_test)), data.filter(pa.array(is_test))
+        split = {"method": "stratified by label; a class with one row stays in train", "test_fraction": params.test_fraction}
+    unseen = sorted(set(pc.unique(test.column(LABEL)).to_pylist()) - set(pc.unique(train.column(LABEL)).to_pylist()))
+    notes = [f"{len(unseen)} test classes never occur in train: {unseen[:5]}"] if unseen else []
+    test_labels = test.column(LABEL).to_numpy(zero_copy_only=False)
+    is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
+    hidden = pa.table({ID: test.column(ID), LABEL: test.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))})
+    train = train.sort_by(ID)
+    test = test.drop_columns([LABEL]).sort_by(ID)
+    counts = pd.Series(train.column(LABEL).to_numpy(zero_copy_only=False)).value_counts()
+    classes = {"classes": sorted(set(counts.index) | set(test_labels.tolist())), "train_counts": {k: int(v) for k, v in sorted(counts.items())}}
+    split |= {"seed": params.seed, "public_fraction": params.public_fraction, "public_private": "stratified by label, seed + 1"}
+    duplicates = _duplicate_rows(train, test, list(features))
+    return Prepared({"train": train, "test": test}, hidden.sort_by(ID), features, images, split, duplicates, classes, notes)
+
+
+def _row_hashes(table: pa.Table, features: list[str]) -> np.ndarray:
+    return pd.util.hash_pandas_object(table.select(features).to_pandas(), index=False).to_numpy()
+
+
+def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> dict:
+    if not features:
+        return {}
+    h_train = _row_hashes(train, features)
+    h_test = _row_hashes(test, features)
+    return {
+        "test_rows_identical_to_a_train_row": int(pd.Series(h_test).isin(h_train).sum()),
+        "train_rows_repeated_within_train": int(pd.Series(h_train).duplicated().sum()),
+        "compared_on": "all feature columns (images by content)",
+    }
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+def _prepare_matching(m: TaskManifest, raws: dict[str, RawTable], records: dict[str, pa.Table], images: ImageCollector, params: IngestParams) -> Prepared:
+    features = feature_schema(m.files["left"])
+    left, right = records["left"].sort_by(ID), records["right"].sort_by(ID)
+    pairs = {key: _pairs(raws[key], m.files[key], m, left, right) for key in m.pair_files()}
+    if m.given_split:
+        train_pairs, test_pairs = pairs["train_pairs"], pairs["test_pairs"]
+        split = {"method": "given by the contribution (separate train and test pair files)"}
+        _check_no_shared_pairs(m, train_pairs, test_pairs)
+    else:
+        all_pairs = pairs["pairs"]
+        lcodes = pc.index_in(all_pairs.column(LEFT_ID), left.column(ID)).to_numpy()
+        rcodes = pc.index_in(all_pairs.column(RIGHT_ID), right.column(ID)).to_numpy()
+        groups = pair_groups(lcodes, rcodes, left.num_rows, right.num_rows)
+        labels = all_pairs.column(LABEL).to_numpy()
+        result = grouped_pair_split(groups, labels, params.test_fraction, params.seed)
+        if result.largest_group > params.max_group_share * all_pairs.num_rows:
+            raise InputError(
+                problem=f"one group of pairs linked by shared records holds {result.largest_group} of {all_pairs.num_rows} pairs, so train and test cannot be kept apart",
+                fix="draw candidate pairs with a finer blocking key (smaller blocks), or give the split yourself as train_pairs and test_pairs files",
+                task=m.id,
+                file=m.files["pairs"].path,
+            )
+        train_pairs, test_pairs = all_pairs.filter(pa.array(~result.is_test)), all_pairs.filter(pa.array(result.is_test))
+        split = {
+            "method": "grouped: pairs are linked when they share a left or right record; whole groups (connected components) go to train or test, so no record of a test pair occurs in a train pair",
+            "test_fraction": params.test_fraction,
+            "groups": result.n_groups,
+            "largest_group_pairs": result.largest_group,
+        }
+    rng = np.random.default_rng(params.seed + 2)
+    order = rng.permutation(test_pairs.num_rows)  # pair ids carry no trace of the contribution's order
+    pair_ids = np.empty(test_pairs.num_rows, dtype=object)
+    pair_ids[order] = [f"p{i:06d}" for i in range(test_pairs.num_rows)]
+    test_pairs = test_pairs.add_column(0, PAIR_ID, pa.array(pair_ids, pa.string()))
+    test_labels = test_pairs.column(LABEL).to_numpy()
+    is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
+    hidden = pa.table({PAIR_ID: test_pairs.column(PAIR_ID), LABEL: test_pairs.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))})
+    train_pairs = train_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
+    test_pairs = test_pairs.drop_columns([LABEL]).sort_by(PAIR_ID)
+    split |= {"seed": params.seed, "public_fraction": params.public_fraction, "public_private": "stratified by label, seed + 1"}
+    train_labels = train_pairs.column(LABEL).to_numpy()
+    classes = {"classes": [0, 1], "train_counts": {"0": int((train_labels == 0).sum()), "1": int((train_labels == 1).sum())}}
+    duplicates = _duplicate_pairs(left, right, train_pairs, test_pairs, list(features))
+    tables = {"left": left, "right": right, "train_pairs": train_pairs, "test_pairs": test_pairs}
+    return Prepared(tables, hidden.sort_by(PAIR_ID), features, images, split, duplicates, classes)
+
+
+def _pairs(raw: RawTable, spec: FileSpec, m: TaskManifest, left: pa.Table, right: pa.Table) -> pa.Table:
+    where = dict(task=m.id, file=raw.path, row_label=raw.row_label)
+    columns, errors = {}, []
+    for role, side in ((Role.left_id, left), (Role.right_id, right)):
+        raw_name = spec.raw_by_role(role)[0]
+        ids = pc.utf8_trim_whitespace(_as_text(raw.table.column(raw_name).combine_chunks()))
+        known = pc.is_in(ids, value_set=side.column(ID)).to_numpy(zero_copy_only=False)
+        unknown = np.flatnonzero(~known)
+        if len(unknown):
+            side_name = "left" if role is Role.left_id else "right"
+            errors.append(InputError(
+                problem=f"{len(unknown)} pairs refer to {side_name} records that do not exist",
+                fix=f"add those records to {m.files[side_name].path}, or drop the pairs",
+                column=raw_name,
+                rows=raw.row_numbers(unknown),
+                values=ids.take(pa.array(unknown[:5])).to_pylist(),
+                **where,
+            ))
+        columns[role.value] = ids
+    label_raw = spec.raw_by_role(Role.label)[0]
+    try:
+        columns[LABEL] = _match_labels(raw.table.column(label_raw).combine_chunks(), m, raw, where | {"column": label_raw})
+    except InputError as exc:
+        errors.append(exc)
+    raise_all(errors)
+    table = pa.table(columns)
+    keys = pd.DataFrame({"l": columns[LEFT_ID].to_numpy(zero_copy_only=False), "r": columns[RIGHT_ID].to_numpy(zero_copy_only=False)})
+    dup = keys.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise InputError(problem=f"{int(keys.duplicated().sum())} pairs are listed more than once", fix="list every (left, right) pair once", rows=raw.row_numbers(np.flatnonzero(dup)), **where)
+    return table
+
+
+def _check_no_shared_pairs(m: TaskManifest, train: pa.Table, test: pa.Table) -> None:
+    key = lambda t: set(zip(t.column(LEFT_ID).to_pylist(), t.column(RIGHT_ID).to_pylist()))  # noqa: E731
+    both = key(train) & key(test)
+    if both:
+        raise InputError(problem=f"{len(both)} pairs are in both train_pairs and test_pairs", fix="keep each pair in one of the two files", task=m.id, file=m.files["test_pairs"].path, values=sorted(both)[:5])
+
+
+def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.Table, features: list[str]) -> dict:
+    if not features:
+        return {}
+    h_left = pd.Series(_row_hashes(left, features), index=left.column(ID).to_pylist())
+    h_right = pd.Series(_row_hashes(right, features), index=right.column(ID).to_pylist())
+
+    def pair_hashes(t: pa.Table) -> set:
+        return set(zip(h_left.loc[t.column(LEFT_ID).to_pylist()].to_numpy(), h_right.loc[t.column(RIGHT_ID).to_pylist()].to_numpy()))
+
+    test_keys = list(zip(h_left.loc[test.column(LEFT_ID).to_pylist()].to_numpy(), h_right.loc[test.column(RIGHT_ID).to_pylist()].to_numpy()))
+    train_keys = pair_hashes(train)
+    return {
+        "test_pairs_identical_to_a_train_pair": int(sum(k in train_keys for k in test_keys)),
+        "compared_on": "the feature values of both records (images by content)",
+    }
+
+
+# --- the card -------------------------------------------------------------------------------
+
+
+def _card(m: TaskManifest, p: Prepared, params: IngestParams, files: dict, images: dict, contribution_sha: str) -> dict:
+    tables = {
+        name: {"rows": t.num_rows, "columns": [{"name": f.name, "dtype": str(f.type), "role": _role_of(f.name, p.features)} for f in t.schema]}
+        for name, t in p.tables.items()
+    }
+    return {
+        "card_version": CARD_VERSION,
+        "ingested_by": f"mmtc {__version__}",
+        "task_id": m.id,
+        "title": m.title,
+        "description": m.description,
+        "type": m.type.value,
+        "track": m.track,
+        "primary_metric": m.primary_metric,
+        "source": m.source.model_dump() if m.source else None,
+        "features": {name: role.value for name, role in p.features.items()},
+        "text_template": m.text_template,
+        "tables": tables,
+        "classes": p.classes,
+        "split": p.split,
+        "duplicates": p.duplicates,
+        "images": {
+            "count": len(images),
+            "naming": "images/<sha256 of the file>.<ext>; the name is the checksum",
+            "digest": _digest(sorted(images)),
+            "unusable_rows_published_as_null": p.images.bad,
+        },
+        "files_sha256": files,
+        "contribution_sha256": contribution_sha,
+        "notes": p.notes,
+        "hidden_labels": "test labels are kept out of this folder and used only by the scorer",
+    }
+
+
+def _role_of(name: str, features: dict[str, Role]) -> str:
+    if name in features:
+        return features[name].value
+    return {ID: "id", LABEL: "label", PAIR_ID: "pair_id", LEFT_ID: "left_id", RIGHT_ID: "right_id"}.get(name, "other")
+
+
+def _digest(names: list[str]) -> str:
+    return sha256_bytes("\n".join(names).encode())

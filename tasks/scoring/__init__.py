@@ -1,0 +1,1 @@
+"""Scoring: every stored submission against the hidden labels, in DuckDB SQL (the .sql files beside it)."""

@@ -1,0 +1,523 @@
+"""Score every stored submission against the hidden labels, in DuckDB SQL.
+
+The metrics live in the `.sql` files beside this module; they read the submitted files and the
+hidden labels directly (one query per task over all files of that task). Scores are cached by
+(file sha256, hidden labels sha256, scorer version): a run with nothing new reads the cache
+only, and a change of labels or of the scorer rescores everything. The scorer version is a hash
+of every file of this folder (the SQL and the code that reads submission files), so it changes
+by itself when any of them does.
+
+Outputs: `results/scores.parquet` (one row per submission x task x split x metric, byte-stable),
+`results/scores.duckdb` (the same, with submissions and tasks, for ad-hoc queries),
+`results/evaluation.json` (what was scored; labels hashes; entries that could not be scored).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from tasks.core.params import EvaluateParams
+from tasks.core.errors import InputError
+from tasks.core.files import sha256_file, write_json, write_parquet
+from tasks.core.schema import (
+    BASELINE_PREFIX,
+    CARD,
+    EVALUATION_REPORT,
+    ID,
+    PAIR_ID,
+    REJECTED_DIR,
+    REJECTION_META,
+    SCORE,
+    SCORE_CACHE_DIR,
+    SCORES,
+    SCORES_DB,
+    SUBMISSION_FORMATS,
+    SUBMISSION_META,
+    SubmissionRecord,
+    TaskType,
+    hidden_labels_path,
+)
+
+SQL_DIR = Path(__file__).parent
+JUDGED_SQL = "judged.sql"  # predictions joined to the hidden labels, read by every metric
+# One registry: which SQL files score a task type, and the metrics they produce.
+METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
+    TaskType.classification: ("classification.sql",),
+    TaskType.matching: ("matching.sql", "average_precision.sql"),
+}
+SCORE_SQL = frozenset({"average_precision.sql"})  # metrics of the `score` column: skipped for a task whose files have none
+METRICS: dict[TaskType, tuple[str, ...]] = {
+    TaskType.classification: ("accuracy", "macro_f1"),
+    TaskType.matching: ("precision", "recall", "f1", "average_precision"),
+}
+SPLITS = ("public", "private", "all")
+CACHE_FILE = "scores.parquet"
+
+CACHE_SCHEMA = pa.schema([
+    ("task", pa.string()),
+    ("file_sha256", pa.string()),
+    ("labels_sha256", pa.string()),
+    ("scorer_version", pa.string()),
+    ("split", pa.string()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+])
+SCORES_SCHEMA = pa.schema([
+    ("team", pa.string()),
+    ("submission_id", pa.string()),
+    ("submission", pa.string()),  # <team>/<folder>: unique, the folder under submissions/
+    ("name", pa.string()),
+    ("baseline", pa.bool_()),
+    ("submitted_at", pa.string()),
+    ("task", pa.string()),
+    ("track", pa.string()),
+    ("split", pa.string()),
+    ("metric", pa.string()),
+    ("primary", pa.bool_()),
+    ("value", pa.float64()),
+    ("file", pa.string()),
+    ("file_sha256", pa.string()),
+    ("labels_sha256", pa.string()),
+    ("scorer_version", pa.string()),
+])
+
+
+def scorer_version(folder: Path | None = None) -> str:
+    """A hash of every file of the scoring folder: any change to a metric's SQL or to the code
+    that reads submission files rescores everything (no version number to remember to bump)."""
+    folder = Path(folder or SQL_DIR)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\n")
+    return h.hexdigest()[:16]
+
+
+# --- what is scored ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    task: str
+    task_type: TaskType
+    track: str
+    primary_metric: str
+    title: str
+    labels: Path
+    labels_sha256: str
+
+    @property
+    def key(self) -> str:
+        return ID if self.task_type is TaskType.classification else PAIR_ID
+
+
+def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, TaskInfo]:
+    infos = {}
+    for task in tasks:
+        card_path = Path(public_root) / task / CARD
+        labels = hidden_labels_path(private_root, task)
+        if not card_path.is_file() or not labels.is_file():
+            raise InputError(problem=f"task '{task}' has no release or no hidden labels", fix="build them first: dvc repro (ingest)", task=task)
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        infos[task] = TaskInfo(task, TaskType(card["type"]), card["track"], card["primary_metric"], card["title"], labels, sha256_file(labels))
+    return infos
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    submission: str  # <team>/<folder>
+    folder: Path
+    record: SubmissionRecord
+
+
+@dataclass(frozen=True)
+class FileToScore:
+    submission: StoredSubmission
+    task: str
+    name: str
+    path: Path
+    sha256: str
+
+
+def discover(submissions_root: Path) -> tuple[list[StoredSubmission], list[dict]]:
+    """Every stored submission, in a total order, and the folders that are not sound submissions."""
+    found, invalid = [], []
+    root = Path(submissions_root)
+    if not root.is_dir():
+        return found, invalid
+    for team_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for folder in sorted(p for p in team_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            key = f"{team_dir.name}/{folder.name}"
+            try:
+                found.append(StoredSubmission(key, folder, _check_stored(team_dir.name, folder)))
+            except ValueError as exc:
+                invalid.append({"submission": key, "problem": str(exc)})
+    return found, invalid
+
+
+def _check_stored(team: str, folder: Path) -> SubmissionRecord:
+    meta = folder / SUBMISSION_META
+    if not meta.is_file():
+        raise ValueError(f"no {SUBMISSION_META}")
+    try:
+        record = SubmissionRecord.model_validate_json(meta.read_bytes())
+    except ValidationError as exc:
+        raise ValueError(f"{SUBMISSION_META} does not match the contract: {exc.errors()[0]['msg']}") from None
+    if record.team != team:
+        raise ValueError(f"{SUBMISSION_META} names team '{record.team}' but lies under '{team}'")
+    if record.baseline != team.startswith(BASELINE_PREFIX):
+        raise ValueError(f"only teams named '{BASELINE_PREFIX}*' are baselines, and they must say baseline: true")
+    if not record.baseline and record.submission_id != folder.name:
+        raise ValueError(f"submission_id '{record.submission_id}' differs from its folder name")
+    for name in record.files:
+        path = folder / name
+        if Path(name).suffix not in SUBMISSION_FORMATS or Path(name).name != name:
+            raise ValueError(f"file name '{name}' is not <task>.csv or <task>.parquet")
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(f"file '{name}' is missing or not a regular file")
+    return record
+
+
+def rejected_counts(submissions_root: Path) -> dict[str, int]:
+    """Rejected submissions per team (they are recorded, never scored)."""
+    root = Path(submissions_root) / REJECTED_DIR
+    counts = {}
+    if root.is_dir():
+        for team_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            n = sum(1 for p in team_dir.iterdir() if (p / REJECTION_META).is_file())
+            if n:
+                counts[team_dir.name] = n
+    return counts
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationReport:
+    submissions: int
+    files: int
+    scored: int  # (task, file content) pairs scored in this run
+    cached: int  # ... read from the cache
+    invalid: list[dict]
+    ignored: list[dict]
+    scorer_version: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        t = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
+        bad = f"; {len(self.invalid)} not scored (see {EVALUATION_REPORT})" if self.invalid else ""
+        return f"{self.submissions} submissions, {self.files} files: {self.scored} scored, {self.cached} from the cache{bad} [{t}]"
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def evaluate(
+    submissions_root: Path,
+    public_root: Path,
+    private_root: Path,
+    tasks: Sequence[str],
+    results_root: Path,
+    params: EvaluateParams,
+) -> EvaluationReport:
+    """Score what is new, reuse the cache for the rest, and write the results atomically."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+    infos = load_tasks(public_root, private_root, tasks)
+    version = scorer_version()
+    submissions, invalid = discover(submissions_root)
+    files, ignored = _files_to_score(submissions, infos)
+    results_root = Path(results_root)
+    cache_path = results_root / SCORE_CACHE_DIR / CACHE_FILE
+    cache = _read_cache(cache_path, version, infos)
+    cached_keys = {(t, s) for t, s in zip(cache.column("task").to_pylist(), cache.column("file_sha256").to_pylist())}
+    todo: dict[tuple[str, str], FileToScore] = {}
+    for f in files:
+        if (f.task, f.sha256) not in cached_keys:
+            todo.setdefault((f.task, f.sha256), f)
+    seconds["discover"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    corrupt = _verify([f for f in files if (f.task, f.sha256) in todo])  # every copy of new content
+    if corrupt:
+        bad_subs = {f.submission.submission for f in corrupt}
+        invalid += [{"submission": f.submission.submission, "problem": f"{f.name}: content differs from the sha256 in {SUBMISSION_META}"} for f in corrupt]
+        files = [f for f in files if f.submission.submission not in bad_subs]
+        todo = {k: f for k, f in todo.items() if f.submission.submission not in bad_subs}
+        submissions = [s for s in submissions if s.submission not in bad_subs]
+    seconds["verify"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    fresh = score_files(list(todo.values()), infos, version, params)
+    seconds["score"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    live = {(f.task, f.sha256) for f in files}
+    merged = pa.concat_tables([cache, fresh]) if fresh.num_rows else cache
+    keep = [(t, s) in live for t, s in zip(merged.column("task").to_pylist(), merged.column("file_sha256").to_pylist())]
+    merged = _sorted(merged.filter(pa.array(keep, pa.bool_())), ["task", "file_sha256", "split", "metric"])
+    scores = _scores_table(files, merged, infos)
+    results_root.mkdir(parents=True, exist_ok=True)
+    _write_parquet_atomic(merged, cache_path)
+    _write_parquet_atomic(scores, results_root / SCORES)
+    _write_database(results_root / SCORES_DB, scores, submissions, infos, rejected_counts(submissions_root))
+    report = EvaluationReport(len(submissions), len(files), len(todo), len({(f.task, f.sha256) for f in files}) - len(todo), invalid, ignored, version, seconds)
+    write_json(results_root / EVALUATION_REPORT, {
+        "scorer_version": version,
+        "tasks": {t: {"type": i.task_type.value, "track": i.track, "primary_metric": i.primary_metric, "title": i.title, "labels_sha256": i.labels_sha256} for t, i in infos.items()},
+        "task_order": list(infos),
+        "submissions": len(submissions),
+        "files": len(files),
+        "rejected": rejected_counts(submissions_root),
+        "not_scored": sorted(invalid, key=lambda d: (d["submission"], d["problem"])),
+        "ignored_files": ignored,
+    })
+    seconds["write"] = time.perf_counter() - clock
+    return report
+
+
+def _files_to_score(submissions: list[StoredSubmission], infos: dict[str, TaskInfo]) -> tuple[list[FileToScore], list[dict]]:
+    files, ignored = [], []
+    for s in submissions:
+        for name, sha in sorted(s.record.files.items()):
+            task = name.rsplit(".", 1)[0]
+            if task in infos:
+                files.append(FileToScore(s, task, name, s.folder / name, sha))
+            else:
+                ignored.append({"submission": s.submission, "file": name, "why": "not a task of the challenge"})
+    return files, ignored
+
+
+def _verify(files) -> list[FileToScore]:
+    """Files about to be scored for the first time must still be what was submitted."""
+    return [f for f in files if sha256_file(f.path) != f.sha256]
+
+
+def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Table:
+    if not path.is_file():
+        return CACHE_SCHEMA.empty_table()
+    try:
+        table = pq.read_table(path)
+        if table.schema != CACHE_SCHEMA:
+            return CACHE_SCHEMA.empty_table()
+    except (pa.ArrowInvalid, OSError):
+        return CACHE_SCHEMA.empty_table()  # a damaged cache costs a rescore, nothing else
+    current = {(t, i.labels_sha256) for t, i in infos.items()}
+    keep = [v == version and (t, l) in current for t, l, v in zip(table.column("task").to_pylist(), table.column("labels_sha256").to_pylist(), table.column("scorer_version").to_pylist())]
+    return table.filter(pa.array(keep, pa.bool_()))
+
+
+def connect(params: EvaluateParams, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(database)
+    if params.threads:
+        con.execute(f"SET threads = {int(params.threads)}")
+    con.execute(f"SET memory_limit = '{_sql_text(params.memory_limit)}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: str, params: EvaluateParams) -> pa.Table:
+    """Run the metric SQL once per task over all of that task's files. Rows follow CACHE_SCHEMA."""
+    if not files:
+        return CACHE_SCHEMA.empty_table()
+    con = connect(params)
+    out = []
+    try:
+        for task in sorted({f.task for f in files}):
+            info = infos[task]
+            task_files = sorted((f for f in files if f.task == task), key=lambda f: f.sha256)
+            _load_hidden_labels(con, info)
+            layouts = [_layout(f.path) for f in task_files]
+            table = pa.table({
+                "file_id": pa.array(range(len(task_files)), pa.int32()),
+                "path": [str(f.path) for f in task_files],
+                "has_score": [_has_score(layout) for layout in layouts],
+            })
+            con.register("file_list", table)
+            con.execute("CREATE OR REPLACE TEMP TABLE scored_files AS SELECT file_id, path, has_score FROM file_list")
+            con.unregister("file_list")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW predictions AS {_predictions_sql(info, task_files, layouts)}")
+            metrics = run_metrics(con, info.task_type)
+            ids = metrics.column("file_id").to_pylist()
+            n = metrics.num_rows
+            out.append(pa.table({
+                "task": pa.array([task] * n, pa.string()),
+                "file_sha256": pa.array([task_files[i].sha256 for i in ids], pa.string()),
+                "labels_sha256": pa.array([info.labels_sha256] * n, pa.string()),
+                "scorer_version": pa.array([version] * n, pa.string()),
+                "split": metrics.column("split").cast(pa.string()),
+                "metric": metrics.column("metric").cast(pa.string()),
+                "value": metrics.column("value").cast(pa.float64()),
+            }))
+    finally:
+        con.close()
+    return pa.concat_tables(out).cast(CACHE_SCHEMA)
+
+
+def run_metrics(con: duckdb.DuckDBPyConnection, task_type: TaskType) -> pa.Table:
+    """Every metric SQL of a task type over the `hidden_labels`, `predictions` and `scored_files`
+    relations already defined on `con`; rows (file_id, split, metric, value).
+
+    One query: the join of predictions to labels (`judged`) is read by every metric, so the
+    submitted files are scanned once per task. It is materialized only when more than one metric
+    query reads it; a lone reader streams it (no copy of every submitted row)."""
+    with_scores = con.execute("SELECT coalesce(bool_or(has_score), false) FROM scored_files").fetchall()[0][0]
+    names = [n for n in METRIC_SQL[task_type] if with_scores or n not in SCORE_SQL]
+    judged = (SQL_DIR / JUDGED_SQL).read_text(encoding="utf-8")
+    metrics = [f"SELECT * FROM (\n{(SQL_DIR / name).read_text(encoding='utf-8')}\n)" for name in names]
+    materialized = "MATERIALIZED" if len(names) > 1 else "NOT MATERIALIZED"
+    query = f"WITH judged AS {materialized} (\n{judged}\n)\n" + "\nUNION ALL\n".join(metrics)
+    return con.sql(query).to_arrow_table()
+
+
+def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:
+    label = "CAST(label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(label AS INTEGER)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE hidden_labels AS "
+        f"SELECT CAST({info.key} AS VARCHAR) AS key, {label} AS label, CAST(split AS VARCHAR) AS split "
+        f"FROM read_parquet('{_sql_text(str(info.labels))}')"
+    )
+
+
+def _layout(path: Path) -> tuple[tuple[str, str], ...]:
+    """The (name, type) of each column of a submitted file, in file order: its Parquet schema, or
+    its CSV header (every CSV column is read as text)."""
+    if path.suffix == ".parquet":
+        return tuple((field.name, str(field.type)) for field in pq.read_schema(path))
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return tuple((name, "VARCHAR") for name in next(csv.reader(io.StringIO(f.readline()))))
+
+
+def _has_score(layout: tuple[tuple[str, str], ...]) -> bool:
+    return any(name == SCORE for name, _ in layout)
+
+
+def _predictions_sql(info: TaskInfo, files: list[FileToScore], layouts: list[tuple[tuple[str, str], ...]]) -> str:
+    """One relation (file_id, key, pred, score) over every file of a task, CSV and Parquet alike.
+
+    Files are read by groups of one format and one layout: CSV typed, with no sniffing; Parquet
+    without union_by_name, which would read every file's footer before the scan starts."""
+    pred = "CAST(s.label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(s.label AS INTEGER)"
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[FileToScore]] = {}
+    for f, layout in zip(files, layouts):
+        groups.setdefault((f.path.suffix, layout), []).append(f)
+    selects = []
+    for (suffix, layout), group in sorted(groups.items()):
+        score = "CAST(s.score AS DOUBLE)" if _has_score(layout) else "CAST(NULL AS DOUBLE)"
+        paths = _sql_list(str(f.path) for f in group)
+        if suffix == ".parquet":
+            source = f"read_parquet({paths}, filename = true)"
+        else:
+            columns = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name, _ in layout) + "}"
+            source = f"read_csv({paths}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {columns}, filename = true)"
+        selects.append(
+            f"SELECT m.file_id, CAST(s.{info.key} AS VARCHAR) AS key, {pred} AS pred, {score} AS score "
+            f"FROM {source} AS s JOIN scored_files AS m ON m.path = s.filename"
+        )
+    return "\nUNION ALL\n".join(selects)
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join(f"'{_sql_text(v)}'" for v in values) + "]"
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
+    return table.sort_by([(k, "ascending") for k in keys])
+
+
+def _scores_table(files: list[FileToScore], cache: pa.Table, infos: dict[str, TaskInfo]) -> pa.Table:
+    """Every file's cached scores beside its submission: one vectorized join, not a row loop."""
+    records = [f.submission.record for f in files]
+    columns = {
+        "team": [r.team for r in records],
+        "submission_id": [r.submission_id for r in records],
+        "submission": [f.submission.submission for f in files],
+        "name": [r.name for r in records],
+        "baseline": [r.baseline for r in records],
+        "submitted_at": [r.submitted_at for r in records],
+        "task": [f.task for f in files],
+        "track": [infos[f.task].track for f in files],
+        "primary_metric": [infos[f.task].primary_metric for f in files],
+        "file": [f.name for f in files],
+        "file_sha256": [f.sha256 for f in files],
+    }
+    file_table = pa.table({k: pa.array(v, pa.bool_() if k == "baseline" else pa.string()) for k, v in columns.items()})
+    joined = file_table.join(cache, ["task", "file_sha256"], join_type="inner")
+    primary = pc.equal(joined.column("metric"), joined.column("primary_metric"))
+    table = joined.append_column("primary", primary).select(SCORES_SCHEMA.names).cast(SCORES_SCHEMA)
+    return _sorted(table, ["team", "submission", "task", "split", "metric"])
+
+
+def _write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_parquet(table, tmp)
+    os.replace(tmp, path)
+
+
+def _write_database(path: Path, scores: pa.Table, submissions: list[StoredSubmission], infos: dict[str, TaskInfo], rejected: dict[str, int]) -> None:
+    """results/scores.duckdb: the scores with their submissions and tasks, for people to query."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    subs = pa.table({
+        "submission": [s.submission for s in submissions],
+        "team": [s.record.team for s in submissions],
+        "submission_id": [s.record.submission_id for s in submissions],
+        "name": [s.record.name for s in submissions],
+        "description": [s.record.description for s in submissions],
+        "baseline": pa.array([s.record.baseline for s in submissions], pa.bool_()),
+        "submitted_at": [s.record.submitted_at for s in submissions],
+        "tasks": pa.array([list(s.record.tasks) for s in submissions], pa.list_(pa.string())),
+    })
+    tasks = pa.table({
+        "task": list(infos),
+        "type": [i.task_type.value for i in infos.values()],
+        "track": [i.track for i in infos.values()],
+        "primary_metric": [i.primary_metric for i in infos.values()],
+        "title": [i.title for i in infos.values()],
+    })
+    rejected_t = pa.table({"team": list(rejected), "rejected": pa.array(list(rejected.values()), pa.int64())})
+    con = duckdb.connect(str(tmp))
+    try:
+        for name, table, comment in (
+            ("scores", scores, "one row per submission x task x split (public, private, all) x metric"),
+            ("submissions", subs, "every scored submission"),
+            ("tasks", tasks, "the tasks of the challenge"),
+            ("rejected", rejected_t, "rejected submissions per team (never scored)"),
+        ):
+            con.register("incoming", table)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
+            con.unregister("incoming")
+            con.execute(f"COMMENT ON TABLE {name} IS '{_sql_text(comment)}'")
+        con.execute("CREATE VIEW primary_scores AS SELECT * FROM scores WHERE \"primary\"")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+
+def open_scores(results_root: Path = Path("results")) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to results/scores.duckdb (for notebooks and scripts)."""
+    return duckdb.connect(str(Path(results_root) / SCORES_DB), read_only=True)

@@ -1,0 +1,344 @@
+"""Storing submissions: check a team's files against the public release, then store them atomically.
+
+`submit()` is the one way into `submissions/`: `mmtc submit`, the demo teams and the portal
+call it. A submission is one file per task (`<task>.csv` or `<task>.parquet`). Every file is
+copied into a private staging folder while it is read (the size cap holds even for a file
+that grows or lies about its size), validated there, and the staging folder is renamed into
+place in one step: `submissions/<team>/<submission_id>/` when it is sound,
+`submissions/_rejected/<team>/<submission_id>/` with `rejection.json` when it is not.
+
+There is no shared registry to update: one folder per submission, and the daily and total
+limits are counted from those folders under a per-team `flock`, so concurrent submits are
+each recorded exactly once and no team gets past its limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from slugify import slugify
+
+from tasks.core.errors import InputError
+from tasks.core.params import SubmitParams
+from tasks.core.schema import (
+    BASELINE_PREFIX,
+    LOCKS_DIR,
+    REJECTED_DIR,
+    REJECTION_META,
+    STAGING_DIR,
+    SUBMISSION_FORMATS,
+    SUBMISSION_META,
+    SubmissionRecord,
+)
+from tasks.submissions.validate import MB, FileProblems, TaskContract, validate_file
+
+CHUNK = 1 << 20
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+SLUG_RULE = "1 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit"
+ID_TIME = "%Y%m%dT%H%M%SZ"
+SUBMISSION_ID = re.compile(r"^(\d{8})T\d{6}Z-[0-9a-f]{8}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def check_slug(value: str, what: str) -> str:
+    """Team and submission names become folder names: refuse anything but a plain slug."""
+    if isinstance(value, str) and SLUG.match(value):
+        return value
+    text = str(value)
+    if CONTROL.search(text):
+        problem = f"the {what} name contains control or invisible characters"
+    elif any(c in text for c in "<>&\"'`"):
+        problem = f"the {what} name contains markup characters"
+    elif "/" in text or "\\" in text or text.startswith(".") or ".." in text:
+        problem = f"the {what} name would name a path outside its folder"
+    else:
+        problem = f"the {what} name is not a slug"
+    suggestion = slugify(CONTROL.sub("", text), max_length=40) or "my-team"
+    raise InputError(problem=problem, fix=f"use {SLUG_RULE}, e.g. '{suggestion}'", values=[text[:80]])
+
+
+def check_team(team: str) -> str:
+    check_slug(team, "team")
+    if team.startswith(BASELINE_PREFIX):
+        raise InputError(problem=f"team names starting with '{BASELINE_PREFIX}' are reserved for the organisers' baselines", fix="choose another team name", values=[team])
+    return team
+
+
+def check_description(text: str, max_chars: int) -> str:
+    if len(text) > max_chars:
+        raise InputError(problem=f"the description has {len(text)} characters, more than {max_chars}", fix="shorten it")
+    if CONTROL.search(text):
+        raise InputError(problem="the description contains control or invisible characters (line breaks included)", fix="write it on one line of plain text", values=[text[:80]])
+    return text
+
+
+def default_name(source: Path) -> str:
+    name = slugify(Path(source).stem if Path(source).is_file() else Path(source).name, max_length=40)
+    return name if SLUG.match(name or "") else "submission"
+
+
+# --- the result --------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmitResult:
+    accepted: bool
+    record: SubmissionRecord
+    folder: Path
+    errors: list[InputError] = field(default_factory=list)
+    duplicate: bool = False  # the same team sent the same content in the same second: recorded once
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        r = self.record
+        if self.accepted:
+            rows = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items()))
+            again = " (already recorded: the same content in the same second)" if self.duplicate else ""
+            return f"accepted {r.team}/{r.submission_id}{again}: {len(r.tasks)} task(s): {rows}\n  stored in {self.folder}"
+        lines = [f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored", f"  recorded in {self.folder}"]
+        lines += [f"  - {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+# --- the one way in ----------------------------------------------------------------------------
+
+
+def submit(
+    source: Path,
+    team: str,
+    *,
+    submissions_root: Path,
+    contracts: dict[str, TaskContract],
+    params: SubmitParams,
+    name: str | None = None,
+    description: str = "",
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Validate `source` (a folder of task files, or one task file) and record it, exactly once.
+
+    Raises InputError for a call that names nothing storable (bad team or name, no such path);
+    everything else ends in a recorded submission, accepted or rejected with its reasons.
+    """
+    check_team(team)
+    name = check_slug(name if name is not None else default_name(source), "submission")
+    description = check_description(description, params.max_description_chars)
+    entries = _entries(Path(source))
+    when = _utc_second(now)
+    root = Path(submissions_root)
+    stage = root / STAGING_DIR / f"{team}-{uuid.uuid4().hex}"
+    stage.mkdir(parents=True)
+    try:
+        files, rows, errors = _stage_and_check(entries, stage, contracts, params.max_file_mb)
+        digest = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in sorted(files.items())).encode()).hexdigest()
+        record = SubmissionRecord(
+            team=team,
+            name=name,
+            submission_id=f"{when.strftime(ID_TIME)}-{digest[:8]}",
+            submitted_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            files=dict(sorted(files.items())),
+            tasks=sorted(_task_of(n) for n in files if _task_of(n) in contracts),
+            description=description,
+        )
+        if errors:
+            return _record_rejected(root, stage, record, errors)
+        return _record_accepted(root, stage, record, rows, params, when)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _utc_second(now: datetime | None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("submission times must be timezone-aware")
+    return now.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _task_of(file_name: str) -> str:
+    return file_name.rsplit(".", 1)[0]
+
+
+def _entries(source: Path) -> list[Path]:
+    if not source.exists() and not source.is_symlink():
+        raise InputError(problem=f"{source} does not exist", fix="give the path of a folder holding <task>.csv files, or of one such file")
+    if source.is_dir() and not source.is_symlink():
+        entries = sorted(source.iterdir())
+        if not entries:
+            raise InputError(problem=f"the folder {source} is empty", fix="put one file per task in it, named <task>.csv or <task>.parquet")
+        return entries
+    return [source]
+
+
+def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, TaskContract], cap_mb: float) -> tuple[dict[str, str], dict[str, int], list[InputError]]:
+    """Copy every acceptable file into `stage` (hashing it, within the cap), then validate the copies."""
+    files: dict[str, str] = {}
+    errors: list[InputError] = []
+    by_task: dict[str, list[str]] = {}
+    for entry in entries:
+        shown = entry.name
+        mode = os.lstat(entry).st_mode
+        if stat.S_ISLNK(mode):
+            errors.append(InputError(problem="the entry is a link", fix="submit the file itself, not a link to it", file=shown))
+            continue
+        if not stat.S_ISREG(mode):
+            errors.append(InputError(problem="the entry is not a regular file", fix="a submission is a flat folder of files, one per task; remove sub-folders and special files", file=shown))
+            continue
+        task, suffix = _task_of(shown), Path(shown).suffix
+        if task not in contracts or suffix not in SUBMISSION_FORMATS:
+            errors.append(_bad_file_name(shown, contracts))
+            continue
+        try:
+            files[shown] = _copy_capped(entry, stage / shown, cap_mb)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        by_task.setdefault(task, []).append(shown)
+    for task, names in sorted(by_task.items()):
+        if len(names) > 1:
+            errors.append(InputError(problem=f"{len(names)} files for one task: {', '.join(names)}", fix="keep one file per task", task=task))
+    rows: dict[str, int] = {}
+    for shown in sorted(files):
+        task = _task_of(shown)
+        if len(by_task.get(task, [])) > 1:
+            continue
+        try:
+            rows[task] = validate_file(stage / shown, contracts[task], shown)
+        except InputError as exc:
+            errors.append(exc)
+        except FileProblems as exc:
+            errors.extend(exc.errors)
+    if not files and not errors:
+        errors.append(InputError(problem="no task file found", fix=f"name files <task>.csv or <task>.parquet with a task among: {', '.join(sorted(contracts))}"))
+    return files, rows, errors
+
+
+def _bad_file_name(shown: str, contracts: dict[str, TaskContract]) -> InputError:
+    lower = shown.lower()
+    for task in sorted(contracts):
+        for ext in SUBMISSION_FORMATS:
+            if lower == f"{task}{ext}":
+                return InputError(problem="the file name is not exactly a task name and format", fix=f"rename it to {task}{ext}", file=repr(shown)[1:-1])
+    return InputError(
+        problem="the file name does not name a task of the challenge; the file was not kept",
+        fix=f"name each file <task>.csv or <task>.parquet, with a task among: {', '.join(sorted(contracts))}",
+        file=repr(shown)[1:-1][:120],
+    )
+
+
+def _copy_capped(src: Path, dest: Path, cap_mb: float) -> str:
+    """Copy while hashing; stop as soon as the cap is passed (the size on disk is not trusted)."""
+    cap = int(cap_mb * MB)
+    h = hashlib.sha256()
+    total = 0
+    with open(src, "rb") as fin, open(dest, "xb") as fout:
+        while block := fin.read(CHUNK):
+            total += len(block)
+            if total > cap:
+                fout.close()
+                dest.unlink()
+                raise InputError(
+                    problem=f"the file is larger than the cap of {cap_mb:g} MB (reading stopped there; the file was not kept)",
+                    fix="submit only the prediction columns; Parquet is much smaller than CSV",
+                    file=src.name,
+                )
+            h.update(block)
+            fout.write(block)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return h.hexdigest()
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _team_lock(root: Path, team: str) -> Iterator[None]:
+    """One writer per team at a time while its limits are counted and its folder renamed in."""
+    locks = root / LOCKS_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{team}.lock", "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _write_json_durable(path: Path, data: dict) -> None:
+    with open(path, "xb") as f:
+        f.write((json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _move_in(stage: Path, final: Path) -> bool:
+    """Rename the staged folder into place; False when that submission is recorded already."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for path in stage.iterdir():
+        path.chmod(0o444)  # stored submissions are never edited
+    try:
+        os.rename(stage, final)  # atomic; fails when `final` exists (and is not empty)
+    except OSError:
+        if final.is_dir():
+            return False
+        raise
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def count_accepted(team_dir: Path, day: str) -> tuple[int, int]:
+    """(accepted on `day` (yyyymmdd, UTC), accepted in total), counted from the team's folders."""
+    today = total = 0
+    if team_dir.is_dir():
+        for entry in team_dir.iterdir():
+            m = SUBMISSION_ID.match(entry.name)
+            if m and (entry / SUBMISSION_META).is_file():
+                total += 1
+                today += m.group(1) == day
+    return today, total
+
+
+def _record_accepted(root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int], params: SubmitParams, when: datetime) -> SubmitResult:
+    _write_json_durable(stage / SUBMISSION_META, record.model_dump())
+    final = root / record.team / record.submission_id
+    with _team_lock(root, record.team):
+        if (final / SUBMISSION_META).is_file():
+            return SubmitResult(True, record, final, rows=rows, duplicate=True)
+        today, total = count_accepted(root / record.team, when.strftime("%Y%m%d"))
+        limit = None
+        if today >= params.max_per_day:
+            limit = InputError(problem=f"team '{record.team}' has {today} accepted submissions on {when:%Y-%m-%d} (UTC), the daily limit", fix="submit again after midnight UTC; rejected submissions do not count")
+        elif total >= params.max_total:
+            limit = InputError(problem=f"team '{record.team}' has {total} accepted submissions, the limit for the whole challenge", fix="no more submissions can be accepted from this team")
+        if limit is not None:
+            (stage / SUBMISSION_META).unlink()
+            return _record_rejected(root, stage, record, [limit])
+        if not _move_in(stage, final):
+            return SubmitResult(True, record, final, rows=rows, duplicate=True)
+    return SubmitResult(True, record, final, rows=rows)
+
+
+def _record_rejected(root: Path, stage: Path, record: SubmissionRecord, errors: list[InputError]) -> SubmitResult:
+    data = record.model_dump() | {"reasons": [e.as_record() for e in errors]}
+    _write_json_durable(stage / REJECTION_META, data)
+    final = root / REJECTED_DIR / record.team / record.submission_id
+    moved = _move_in(stage, final)
+    return SubmitResult(False, record, final, errors=errors, duplicate=not moved)

@@ -1,0 +1,374 @@
+"""Validation of one submitted task file against the public release, streamed batch by batch.
+
+A task's contract (its test keys, its classes) is read from `data/public/<task>/` only. CSV is
+read with every column as text, with the line numbers a person sees in an editor; Parquet is
+read by row batches. Every problem is reported at once, each naming the task, the file, the
+column, the first offending lines and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from tasks.core.errors import InputError
+from tasks.core.schema import CARD, ID, LABEL, PAIR_ID, SCORE, TaskType
+
+MB = 1 << 20
+BATCH_ROWS = 1 << 16
+ROWS_KEPT = 100  # offending rows remembered per problem (the message shows the first few)
+
+
+# --- what a file must hold, from the public release ------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskContract:
+    """What a submission file for one task must hold: read from the public release only."""
+
+    task: str
+    task_type: TaskType
+    key: str  # id (classification) or pair_id (matching)
+    test_file: str  # the release file whose keys must be predicted
+    ids: pa.Array  # the test keys, as text
+    classes: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return (self.key, LABEL)
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return (SCORE,) if self.task_type is TaskType.matching else ()
+
+    def layout(self) -> str:
+        return ",".join(self.required) + (f"[,{SCORE}]" if self.optional else "")
+
+
+def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskContract]:
+    """The contract of every task of the challenge, from `data/public/<task>/` (card and test keys)."""
+    contracts = {}
+    for task in tasks:
+        folder = Path(public_root) / task
+        card_path = folder / CARD
+        if not card_path.is_file():
+            raise InputError(problem=f"the release of task '{task}' is missing ({card_path})", fix="build the release first: dvc repro (or mmtc ingest <task>)", task=task)
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        task_type = TaskType(card["type"])
+        stem, key = ("test", ID) if task_type is TaskType.classification else ("test_pairs", PAIR_ID)
+        ids = pq.read_table(folder / f"{stem}.parquet", columns=[key]).column(key).combine_chunks().cast(pa.string())
+        classes = tuple(str(c) for c in card["classes"]["classes"]) if task_type is TaskType.classification else ()
+        contracts[task] = TaskContract(task, task_type, key, f"{stem}.csv", ids, classes)
+    return contracts
+
+
+# --- validation: streamed, against the release ----------------------------------------------------
+
+
+class FileProblems(Exception):
+    """Every problem found in one file."""
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def validate_file(path: Path, contract: TaskContract, shown: str | None = None) -> int:
+    """Check one task file; returns its row count or raises InputError / FileProblems (every problem found)."""
+    shown = shown or Path(path).name
+    if Path(path).suffix == ".parquet":
+        return _validate_parquet(Path(path), contract, shown)
+    return _validate_csv(Path(path), contract, shown)
+
+
+class _Checks:
+    """Row checks shared by CSV and Parquet, batch by batch: keys, labels, scores, coverage."""
+
+    def __init__(self, contract: TaskContract, shown: str):
+        self.c = contract
+        self.shown = shown
+        self.seen = np.zeros(len(contract.ids), dtype=np.int32)
+        self.rows = 0
+        self.found: dict[str, tuple[list[int], list, int]] = {}
+        self.classes = pa.array(contract.classes, pa.string())
+
+    def _note(self, kind: str, mask: np.ndarray, values: pa.Array | None, first: int) -> None:
+        where = np.flatnonzero(mask)
+        if not len(where):
+            return
+        rows, vals, n = self.found.get(kind, ([], [], 0))
+        room = ROWS_KEPT - len(rows)
+        if room > 0:
+            rows.extend(int(first + i) for i in where[:room])
+            if values is not None:
+                vals.extend(values.take(pa.array(where[: max(0, 5 - len(vals))])).to_pylist())
+        self.found[kind] = (rows, vals, n + len(where))
+
+    def add(self, key: pa.Array, label: pa.Array, score: pa.Array | None, first: int) -> None:
+        """`first`: the 0-based data-row index of the batch's first row."""
+        n = len(key)
+        self.rows += n
+        idx = pc.index_in(key, value_set=self.c.ids).to_numpy(zero_copy_only=False)
+        known = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(n, bool)
+        self._note("unknown", ~known, key, first)
+        pos = np.where(known, np.nan_to_num(idx, nan=0), 0).astype(np.int64)
+        repeat = np.zeros(n, bool)
+        if known.any():
+            kp = pos[known]
+            again = self.seen[kp] > 0
+            _, first_seen = np.unique(kp, return_index=True)
+            within = np.ones(len(kp), bool)
+            within[first_seen] = False
+            repeat[np.flatnonzero(known)] = again | within
+            np.add.at(self.seen, kp, 1)
+        self._note("repeat", repeat, key, first)
+        self._check_label(label, first)
+        if score is not None:
+            self._check_score(score, first)
+
+    def _check_label(self, label: pa.Array, first: int) -> None:
+        if self.c.task_type is TaskType.classification:
+            ok = pc.fill_null(pc.is_in(label, value_set=self.classes), False).to_numpy(zero_copy_only=False)
+        else:
+            ok = pc.fill_null(pc.is_in(label, value_set=pa.array([0, 1], label.type) if pa.types.is_integer(label.type) else pa.array(["0", "1"])), False).to_numpy(zero_copy_only=False)
+        self._note("label", ~ok, label, first)
+
+    def _check_score(self, score: pa.Array, first: int) -> None:
+        if pa.types.is_string(score.type):
+            numbers = _parse_floats(score)
+        else:
+            numbers = pc.cast(score, pa.float64())
+        x = numbers.to_numpy(zero_copy_only=False).astype(float)
+        ok = (x >= 0) & (x <= 1)  # NaN and missing (NaN) fail both
+        self._note("score", ~ok, score, first)
+
+    def finish(self, line_of) -> list[InputError]:
+        c, errors = self.c, []
+        base = dict(task=c.task, file=self.shown)
+        label_of = "line" if line_of is not None else "row"
+
+        def rows(kind: str) -> list[int]:
+            return [line_of(r) if line_of else r + 1 for r in self.found[kind][0]]
+
+        def add(kind: str, column: str, problem: str, fix: str) -> None:
+            if kind in self.found:
+                _, vals, n = self.found[kind]
+                errors.append(InputError(problem=problem.format(n=n, rows="row" if n == 1 else "rows"), fix=fix, column=column, rows=rows(kind), row_label=label_of, values=vals, **base))
+
+        add("unknown", c.key, f"{c.key} not in the test set ({{n}} {{rows}})", f"predict exactly the {c.key} values of {c.test_file} in the release (no typos, spaces or ids of another task)")
+        add("repeat", c.key, f"{c.key} given more than once ({{n}} repeated {{rows}})", f"give exactly one prediction per {c.key}; drop the repeated rows")
+        if c.task_type is TaskType.classification:
+            shown = ", ".join(repr(x) for x in c.classes[:3])
+            add("label", LABEL, "label is not a class of this task ({n} {rows})", f"use the class names exactly as in card.json 'classes' ({len(c.classes)} classes: {shown}, ...)")
+        else:
+            add("label", LABEL, "label is not 0 or 1 ({n} {rows})", f"write 1 for a match and 0 otherwise; a confidence goes in the optional '{SCORE}' column")
+        add("score", SCORE, "score is not a number in [0, 1] ({n} {rows})", f"give every row a '{SCORE}' in [0, 1] (a probability or a rescaled similarity), or drop the column")
+        missing = np.flatnonzero(self.seen == 0)
+        if len(missing):
+            errors.append(InputError(
+                problem=f"no prediction for {len(missing)} of the {len(c.ids)} test {c.key} values",
+                fix=f"add one row for every {c.key} of {c.test_file}",
+                column=c.key,
+                values=c.ids.take(pa.array(missing[:5])).to_pylist(),
+                **base,
+            ))
+        return errors
+
+
+def _parse_floats(text: pa.Array) -> pa.Array:
+    """Text to float64; anything that is not a plain number becomes NaN (and fails the range check)."""
+    try:
+        return pc.cast(text, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.fill_null(pc.match_substring_regex(text, r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"), False)
+        cleaned = pc.if_else(ok, text, pa.scalar("nan"))
+        return pc.cast(pc.utf8_trim_whitespace(cleaned), pa.float64())
+
+
+def _check_header(names: list[str], contract: TaskContract, shown: str) -> list[InputError]:
+    base = dict(task=contract.task, file=shown)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        return [InputError(problem=f"the header names {dupes} more than once", fix=f"write the header {contract.layout()}", column=dupes[0], **base)]
+    missing = [c for c in contract.required if c not in names]
+    extra = [n for n in names if n not in contract.required + contract.optional]
+    if missing:
+        hint = ""
+        lowered = {n.strip().lower(): n for n in names}
+        close = [lowered[m] for m in missing if m in lowered]
+        if close:
+            hint = f" ({', '.join(repr(x) for x in close)} differ only in case or spaces)"
+        return [InputError(problem=f"the file has the columns {names[:8]} but needs {list(contract.required)}{hint}", fix=f"write the header {contract.layout()}", column=missing[0], **base)]
+    if extra:
+        return [InputError(problem=f"unexpected column(s) {extra[:8]}", fix=f"keep only {contract.layout()}", column=extra[0], **base)]
+    return []
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _TextScan:
+    """One pass over the raw bytes: UTF-8 validity with the first bad line, and the empty lines."""
+
+    header: str | None = None
+    bad_line: int | None = None
+    empty_lines: list[int] = field(default_factory=list)  # physical line numbers (1-based)
+    open_quotes: list[int] = field(default_factory=list)  # lines ending inside a quoted value
+
+
+def _scan_text(path: Path) -> _TextScan:
+    scan = _TextScan()
+    quoted = False
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                scan.bad_line = number
+                return scan
+            if number == 1:
+                scan.header = text
+            elif text in ("\n", "\r\n", "\r") and not quoted:
+                scan.empty_lines.append(number)
+            if raw.count(b'"') % 2:  # an escaped quote ("") counts twice and changes nothing
+                quoted = not quoted
+                if quoted and len(scan.open_quotes) < ROWS_KEPT:  # a value opens here and runs on
+                    scan.open_quotes.append(number)
+    return scan
+
+
+class _LineMap:
+    """Maps the i-th row pyarrow returns to its physical line: pyarrow skips empty lines and the
+    ragged rows we told it to skip, so both are counted back in."""
+
+    def __init__(self, empty_lines: list[int], skipped_rows: list[int]):
+        self.empty = empty_lines
+        self.skipped = sorted(skipped_rows)  # pyarrow's numbers: non-empty lines, header = 1
+
+    def nonempty_to_physical(self, n: int) -> int:
+        line = n
+        for e in self.empty:  # few in practice; each empty line at or before it shifts it down
+            if e <= line:
+                line += 1
+            else:
+                break
+        return line
+
+    def __call__(self, row: int) -> int:
+        n = row + 2  # non-empty line number when nothing was skipped
+        for s in self.skipped:
+            if s <= n:
+                n += 1
+            else:
+                break
+        return self.nonempty_to_physical(n)
+
+
+def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
+    base = dict(task=contract.task, file=shown)
+    scan = _scan_text(path)
+    if scan.bad_line is not None:
+        raise InputError(problem="the file is not UTF-8 text", fix="save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))", rows=[scan.bad_line], row_label="line", **base)
+    if not scan.header or not scan.header.strip():
+        raise InputError(problem="the file is empty or its first line is blank", fix=f"start with the header line {contract.layout()} and give one row per test {contract.key}", **base)
+    if scan.open_quotes:
+        raise InputError(problem="a quoted value runs over the end of the line", fix="write one prediction per line: ids and labels never contain line breaks; check for an unmatched quote", rows=scan.open_quotes, row_label="line", **base)
+    names = next(csv.reader(io.StringIO(scan.header)))
+    header_errors = _check_header(names, contract, shown)
+    if header_errors:
+        raise FileProblems(header_errors)
+    ragged: list[tuple[int, int]] = []
+
+    def on_invalid_row(row) -> str:
+        ragged.append((row.number, row.actual_columns))
+        return "skip"
+
+    checks = _Checks(contract, shown)
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=8 * MB),
+        parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid_row),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+    first = 0
+    try:
+        for batch in reader:
+            score = batch.column(SCORE) if SCORE in names else None
+            checks.add(batch.column(contract.key), batch.column(LABEL), score, first)
+            first += batch.num_rows
+    except pa.ArrowInvalid as exc:  # e.g. a quoted value running over a line end
+        raise InputError(problem=f"the CSV cannot be parsed: {str(exc).splitlines()[0][:200]}", fix="write plain CSV: comma-separated, one row per line, quotes only around whole values", **base) from None
+    lines = _LineMap(scan.empty_lines, [n for n, _ in ragged])
+    errors = []
+    if ragged:
+        physical = [lines.nonempty_to_physical(n) for n, _ in ragged[:ROWS_KEPT]]
+        counts = sorted({k for _, k in ragged})
+        errors.append(InputError(problem=f"wrong number of fields: {', '.join(map(str, counts[:3]))} instead of {len(names)} ({len(ragged)} {'line' if len(ragged) == 1 else 'lines'})", fix="one prediction per line; quote values that contain commas", rows=physical, row_label="line", **base))
+    errors += checks.finish(lines)
+    if errors:
+        raise FileProblems(errors)
+    return checks.rows
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+
+def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
+    base = dict(task=contract.task, file=shown)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise InputError(problem=f"not a readable Parquet file ({type(exc).__name__})", fix="write it with pandas.DataFrame.to_parquet or pyarrow, or submit a CSV", **base) from None
+    schema = pf.schema_arrow
+    header_errors = _check_header(schema.names, contract, shown)
+    if header_errors:
+        raise FileProblems(header_errors)
+    type_errors = []
+    key_t, label_t = schema.field(contract.key).type, schema.field(LABEL).type
+    if not (_is_text(key_t) or pa.types.is_integer(key_t)):
+        type_errors.append(InputError(problem=f"column type {key_t} cannot hold the {contract.key}s", fix="write the keys as text (string)", column=contract.key, **base))
+    if contract.task_type is TaskType.classification and not _is_text(label_t):
+        type_errors.append(InputError(problem=f"labels have type {label_t}; classes are text", fix="write the class names as text (string)", column=LABEL, **base))
+    if contract.task_type is TaskType.matching and not (pa.types.is_integer(label_t) or pa.types.is_boolean(label_t)):
+        type_errors.append(InputError(problem=f"labels have type {label_t}; matching labels are the integers 0 and 1", fix="write labels as integers 0/1", column=LABEL, **base))
+    if SCORE in schema.names and not (pa.types.is_floating(schema.field(SCORE).type) or pa.types.is_integer(schema.field(SCORE).type)):
+        type_errors.append(InputError(problem=f"scores have type {schema.field(SCORE).type}", fix="write scores as floating-point numbers in [0, 1]", column=SCORE, **base))
+    if type_errors:
+        raise FileProblems(type_errors)
+    checks = _Checks(contract, shown)
+    first = 0
+    try:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=schema.names):
+            key = pc.cast(_plain(batch.column(contract.key)), pa.string())
+            label = _plain(batch.column(LABEL))
+            label = pc.cast(label, pa.int64()) if contract.task_type is TaskType.matching else pc.cast(label, pa.string())
+            score = batch.column(SCORE) if SCORE in schema.names else None
+            checks.add(key, label, score, first)
+            first += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(problem=f"the Parquet data cannot be read: {str(exc).splitlines()[0][:200]}", fix="write the file again", **base) from None
+    errors = checks.finish(None)
+    if errors:
+        raise FileProblems(errors)
+    return checks.rows
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or (pa.types.is_dictionary(t) and _is_text(t.value_type))
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values

@@ -1,0 +1,1 @@
+"""Train: features, Optuna-tuned CatBoost and the baseline submissions of every task."""

@@ -1,0 +1,141 @@
+"""Ingest publishes a standard release, hides test labels, and is byte-for-byte repeatable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.demo.generators import generate_contribution
+from tasks.core.errors import InputError
+from tasks.core.files import sha256_file, sha256_tree
+from tasks.ingest.stage import ingest_task
+
+SMALL = {
+    "product_dedup": {"n_lines": 10, "image_size": 32},
+    "product_variants": {"n_blocks": 12, "image_size": 32},
+    "person_link": {"n_left": 60},
+    "fastfood_chain": {},
+    "product_type": {"n_items": 60, "image_size": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("contributions")
+    for task, options in SMALL.items():
+        generate_contribution(task, root / task, seed=3, options=options)
+    return root
+
+
+def ingest(folder, tmp_path, params):
+    return ingest_task(folder, tmp_path / "public", tmp_path / "private", params)
+
+
+def test_classification_release(good_classification, tmp_path, ingest_params):
+    report = ingest(good_classification, tmp_path, ingest_params)
+    pub, priv = tmp_path / "public" / "good_items", tmp_path / "private" / "good_items"
+    assert sorted(p.name for p in pub.iterdir()) == ["card.json", "images", "test.csv", "test.parquet", "train.csv", "train.parquet"]
+    train, test = pq.read_table(pub / "train.parquet"), pq.read_table(pub / "test.parquet")
+    assert train.column_names == ["id", "title", "price", "colour", "photo", "label"]
+    assert "label" not in test.column_names
+    hidden = pq.read_table(priv / "test_labels.parquet")
+    assert hidden.column_names == ["id", "label", "split"]
+    assert sorted(hidden.column("id").to_pylist()) == sorted(test.column("id").to_pylist())
+    assert set(hidden.column("split").to_pylist()) <= {"public", "private"}
+    assert train.num_rows + test.num_rows == 6 and report.rows == {"train": train.num_rows, "test": test.num_rows}
+    assert train.column("price").type == "double"
+    # images are content-addressed copies named by their checksum
+    for rel in train.column("photo").to_pylist() + test.column("photo").to_pylist():
+        path = pub / rel
+        assert path.is_file() and sha256_file(path) == path.stem
+    card = json.loads((pub / "card.json").read_text())
+    assert card["features"] == {"title": "text", "price": "numeric", "colour": "categorical", "photo": "image"}
+    assert card["classes"]["classes"] == ["mug", "vase"]
+    for name, digest in card["files_sha256"].items():
+        assert sha256_file(pub / name) == digest
+    assert card["contribution_sha256"] == sha256_tree(good_classification)
+    assert card["split"]["seed"] == ingest_params.seed
+
+
+def test_ingest_is_deterministic(good_classification, tmp_path, ingest_params):
+    ingest_task(good_classification, tmp_path / "a", tmp_path / "a_priv", ingest_params)
+    ingest_task(good_classification, tmp_path / "b", tmp_path / "b_priv", ingest_params)
+    assert sha256_tree(tmp_path / "a") == sha256_tree(tmp_path / "b")
+    assert sha256_tree(tmp_path / "a_priv") == sha256_tree(tmp_path / "b_priv")
+
+
+def test_a_changed_seed_changes_the_split(good_classification, tmp_path, ingest_params):
+    ingest_task(good_classification, tmp_path / "a", tmp_path / "p", ingest_params)
+    ingest_task(good_classification, tmp_path / "b", tmp_path / "p2", ingest_params.model_copy(update={"seed": 99}))
+    ids = lambda root: pq.read_table(root / "good_items" / "test.parquet").column("id").to_pylist()  # noqa: E731
+    assert ids(tmp_path / "a") != ids(tmp_path / "b")
+
+
+def test_a_refused_contribution_keeps_the_previous_release(good_classification, tmp_path, ingest_params):
+    ingest(good_classification, tmp_path, ingest_params)
+    before = sha256_tree(tmp_path / "public" / "good_items")
+    (good_classification / "items.csv").write_text((good_classification / "items.csv").read_text().replace("12.5", "twelve"))
+    with pytest.raises(InputError):
+        ingest(good_classification, tmp_path, ingest_params)
+    assert sha256_tree(tmp_path / "public" / "good_items") == before
+
+
+def test_bad_images_within_allowance_are_published_as_missing(good_classification, tmp_path, ingest_params):
+    (good_classification / "img" / "a2.png").write_bytes(b"broken")
+    report = ingest(good_classification, tmp_path, ingest_params.model_copy(update={"max_bad_image_share": 0.2}))
+    assert report.bad_images == 1
+    pub = tmp_path / "public" / "good_items"
+    photos = pq.read_table(pub / "train.parquet").column("photo").to_pylist() + pq.read_table(pub / "test.parquet").column("photo").to_pylist()
+    assert photos.count(None) == 1
+    assert json.loads((pub / "card.json").read_text())["images"]["unusable_rows_published_as_null"] == 1
+
+
+@pytest.mark.parametrize("task", ["product_dedup", "product_variants", "person_link"])
+def test_matching_release_keeps_records_apart(small_demo, tmp_path, ingest_params, task):
+    ingest(small_demo / task, tmp_path, ingest_params)
+    pub = tmp_path / "public" / task
+    train, test = pq.read_table(pub / "train_pairs.parquet"), pq.read_table(pub / "test_pairs.parquet")
+    assert train.column_names == ["left_id", "right_id", "label"]
+    assert test.column_names == ["pair_id", "left_id", "right_id"]
+    for side in ("left_id", "right_id"):
+        assert set(train.column(side).to_pylist()).isdisjoint(test.column(side).to_pylist())
+    left, right = pq.read_table(pub / "left.parquet"), pq.read_table(pub / "right.parquet")
+    assert left.schema == right.schema
+    hidden = pq.read_table(tmp_path / "private" / task / "test_labels.parquet")
+    assert hidden.column_names == ["pair_id", "label", "split"]
+    assert sorted(hidden.column("pair_id").to_pylist()) == test.column("pair_id").to_pylist()
+    assert set(hidden.column("label").to_pylist()) == {0, 1}
+    card = json.loads((pub / "card.json").read_text())
+    assert "connected components" in card["split"]["method"]
+    assert "test_pairs_identical_to_a_train_pair" in card["duplicates"]
+
+
+def test_given_split_is_kept(small_demo, tmp_path, ingest_params):
+    ingest(small_demo / "fastfood_chain", tmp_path, ingest_params)
+    card = json.loads((tmp_path / "public" / "fastfood_chain" / "card.json").read_text())
+    assert card["split"]["method"].startswith("given")
+    raw_test = (small_demo / "fastfood_chain" / "menu_test.jsonl").read_text().count("\n")
+    assert card["tables"]["test"]["rows"] == raw_test
+    assert len(card["classes"]["classes"]) == 8
+
+
+def test_duplicates_across_train_and_test_are_counted(good_classification, tmp_path, ingest_params):
+    lines = (good_classification / "items.csv").read_text().splitlines()
+    twin = lines[1].split(",")
+    copies = [",".join([f"B{i}"] + twin[1:]) for i in range(6)]
+    (good_classification / "items.csv").write_text("\n".join(lines + copies) + "\n")
+    ingest(good_classification, tmp_path, ingest_params)
+    card = json.loads((tmp_path / "public" / "good_items" / "card.json").read_text())
+    assert card["duplicates"]["test_rows_identical_to_a_train_row"] >= 1
+    assert card["duplicates"]["train_rows_repeated_within_train"] >= 1
+
+
+def test_validate_writes_nothing(good_classification, tmp_path, ingest_params):
+    from tasks.ingest.stage import validate_task
+
+    shutil.copytree(good_classification, tmp_path / "copy" / "good_items")
+    assert validate_task(tmp_path / "copy" / "good_items", ingest_params).id == "good_items"
+    assert not (tmp_path / "public").exists()

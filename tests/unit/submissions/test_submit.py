@@ -1,0 +1,217 @@
+"""Submitting: what is stored and how, limits, idempotency, atomicity and concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks import cli
+from tasks.core.errors import InputError
+from tasks.core.files import sha256_file
+from tasks.core.schema import REJECTED_DIR, REJECTION_META, STAGING_DIR, SUBMISSION_META, SubmissionRecord
+from tasks.submissions.submit import count_accepted, default_name, submit
+from tasks.submissions.validate import load_contracts
+from tests.conftest import ROOT
+from tests.scoring_support import RELEASE, SUBMIT, TASKS, perfect, utc, write_predictions
+
+NOW = utc("2026-11-05T10:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def contracts():
+    return load_contracts(RELEASE / "public", TASKS)
+
+
+@pytest.fixture
+def predictions(tmp_path) -> Path:
+    folder = tmp_path / "my_preds"
+    write_predictions(folder, "shop_kind", perfect(RELEASE / "private", "shop_kind", flip=2))
+    write_predictions(folder, "same_item", perfect(RELEASE / "private", "same_item", flip=1) | {"score": [0.5] * 10}, fmt="parquet")
+    return folder
+
+
+def test_an_accepted_submission_is_one_folder_with_its_record(tmp_path, predictions, contracts):
+    root = tmp_path / "submissions"
+    result = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, description="<b>first</b> try", now=NOW)
+    assert result.accepted and not result.duplicate
+    assert re.fullmatch(r"20261105T100000Z-[0-9a-f]{8}", result.record.submission_id)
+    folder = root / "team-a" / result.record.submission_id
+    assert result.folder == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["same_item.parquet", "shop_kind.csv", SUBMISSION_META]
+    record = SubmissionRecord.model_validate_json((folder / SUBMISSION_META).read_text())
+    assert record == result.record
+    assert record.team == "team-a" and record.name == "my-preds" and record.submitted_at == "2026-11-05T10:00:00Z"
+    assert record.tasks == ["same_item", "shop_kind"] and not record.baseline
+    assert record.description == "<b>first</b> try", "stored verbatim; escaped where shown"
+    for name, sha in record.files.items():
+        assert sha256_file(folder / name) == sha
+        assert (folder / name).read_bytes() == (predictions / name).read_bytes(), "stored exactly as sent"
+        assert not os.stat(folder / name).st_mode & 0o222, "stored files are read-only"
+    assert result.rows == {"shop_kind": 12, "same_item": 10}
+    assert not any((root / STAGING_DIR).iterdir()), "no staging leftovers"
+
+
+def test_one_file_may_be_submitted_alone(tmp_path, predictions, contracts):
+    result = submit(predictions / "shop_kind.csv", "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    assert result.accepted and result.record.tasks == ["shop_kind"] and result.record.name == "shop-kind"
+
+
+def test_the_same_content_in_the_same_second_is_recorded_once(tmp_path, predictions, contracts):
+    root = tmp_path / "submissions"
+    first = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    again = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    assert again.accepted and again.duplicate and again.record.submission_id == first.record.submission_id
+    assert count_accepted(root / "team-a", "20261105") == (1, 1)
+    later = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=utc("2026-11-05T10:00:01Z"))
+    assert later.accepted and not later.duplicate
+    assert count_accepted(root / "team-a", "20261105") == (2, 2)
+
+
+def test_daily_and_total_limits_count_accepted_submissions_only(tmp_path, predictions, contracts):
+    root = tmp_path / "submissions"
+    params = SUBMIT.model_copy(update={"max_per_day": 2, "max_total": 3})
+    broken = tmp_path / "broken"
+    write_predictions(broken, "shop_kind", {"id": ["s01"], "label": ["nope"]})
+    day1 = [utc(f"2026-11-05T10:00:0{i}Z") for i in range(5)]
+    assert not submit(broken, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[0]).accepted
+    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[1]).accepted
+    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[2]).accepted
+    refused = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[3])
+    assert not refused.accepted and "the daily limit" in str(refused.errors[0])
+    assert (refused.folder / REJECTION_META).is_file() and refused.folder.parent.parent.name == REJECTED_DIR
+    other_team = submit(predictions, "team-b", submissions_root=root, contracts=contracts, params=params, now=day1[4])
+    assert other_team.accepted, "limits are per team"
+    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-06T00:00:00Z")).accepted, "a new UTC day"
+    total = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-07T00:00:00Z"))
+    assert not total.accepted and "the limit for the whole challenge" in str(total.errors[0])
+    assert count_accepted(root / "team-a", "20261105") == (2, 3)
+
+
+def test_a_failure_while_storing_leaves_nothing_behind(tmp_path, predictions, contracts, monkeypatch):
+    root = tmp_path / "submissions"
+
+    def broken_rename(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("tasks.submissions.submit.os.rename", broken_rename)
+    with pytest.raises(OSError):
+        submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    assert not (root / "team-a").exists() or not any((root / "team-a").iterdir())
+    assert not any((root / STAGING_DIR).iterdir())
+
+
+def test_links_and_special_files_are_not_read(tmp_path, predictions, contracts):
+    folder = tmp_path / "sneaky"
+    folder.mkdir()
+    (folder / "shop_kind.csv").symlink_to(RELEASE / "private" / "shop_kind" / "test_labels.parquet")
+    os.mkfifo(folder / "same_item.csv")
+    result = submit(folder, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    text = "\n".join(str(e) for e in result.errors)
+    assert not result.accepted
+    assert "shop_kind.csv: the entry is a link" in text and "same_item.csv: the entry is not a regular file" in text
+    assert result.record.files == {}
+
+
+def test_arguments_that_name_nothing_storable_raise(tmp_path, predictions, contracts):
+    kwargs = dict(submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    with pytest.raises(InputError, match="does not exist"):
+        submit(tmp_path / "nope", "team-a", **kwargs)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="is empty"):
+        submit(tmp_path / "empty", "team-a", **kwargs)
+    with pytest.raises(InputError, match="characters, more than 10"):
+        submit(predictions, "team-a", **kwargs | {"params": SUBMIT.model_copy(update={"max_description_chars": 10})}, description="x" * 11)
+    assert not (tmp_path / "s").exists() or not any(p.is_file() for p in (tmp_path / "s").rglob("*.csv"))
+
+
+def test_default_names_are_slugs(tmp_path):
+    (tmp_path / "My Preds_v2").mkdir()
+    assert default_name(tmp_path / "My Preds_v2") == "my-preds-v2"
+    assert default_name(tmp_path / "___") == "submission"
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def _project_params(tmp_path: Path, **submit_overrides) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["challenge"]["tasks"] = TASKS
+    params["submit"] |= submit_overrides
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def _fifty_folders(tmp_path: Path, teams: int) -> list[tuple[str, Path]]:
+    jobs = []
+    for i in range(50):
+        folder = tmp_path / "in" / f"sub{i:02d}"
+        columns = perfect(RELEASE / "private", "same_item")
+        columns["score"] = [round((i + 1) / 100 + j / 1000, 6) for j in range(10)]  # distinct content per call
+        write_predictions(folder, "same_item", columns)
+        jobs.append((f"team-{i % teams}", folder))
+    return jobs
+
+
+def _check_fifty(root: Path, teams: int, per_team_accepted: int) -> None:
+    accepted = Counter()
+    rejected = Counter()
+    for meta in root.glob(f"*/*/{SUBMISSION_META}"):
+        accepted[meta.parent.parent.name] += 1
+    for meta in root.glob(f"{REJECTED_DIR}/*/*/{REJECTION_META}"):
+        reasons = json.loads(meta.read_text())["reasons"]
+        assert "limit" in reasons[0]["problem"]
+        rejected[meta.parent.parent.name] += 1
+    assert sum(accepted.values()) + sum(rejected.values()) == 50, "every call recorded, exactly once"
+    for t in range(teams):
+        assert accepted[f"team-{t}"] == per_team_accepted, "no team gets past its limit"
+        assert accepted[f"team-{t}"] + rejected[f"team-{t}"] == 50 // teams
+    assert not any((root / STAGING_DIR).iterdir())
+
+
+def test_fifty_concurrent_submits_are_each_recorded_exactly_once(tmp_path, capsys):
+    """50 threads run `mmtc submit` at once: 5 teams of 10 calls, a daily limit of 8."""
+    params = _project_params(tmp_path, max_per_day=8)
+    root = tmp_path / "submissions"
+    jobs = _fifty_folders(tmp_path, teams=5)
+    codes = [None] * 50
+    start = threading.Barrier(50)
+
+    def run(i: int, team: str, folder: Path) -> None:
+        start.wait()
+        codes[i] = cli.main(["--params", str(params), "submit", "--team", team, "--submissions", str(root), "--public", str(RELEASE / "public"), str(folder)])
+
+    threads = [threading.Thread(target=run, args=(i, team, folder)) for i, (team, folder) in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(Counter(codes).items()) == [(0, 40), (2, 10)]
+    _check_fifty(root, teams=5, per_team_accepted=8)
+
+
+@pytest.mark.slow
+def test_fifty_concurrent_submit_processes(tmp_path):
+    """The same with 50 separate `mmtc submit` processes (the lock is a file lock, not a mutex)."""
+    params = _project_params(tmp_path, max_per_day=4)
+    root = tmp_path / "submissions"
+    jobs = _fifty_folders(tmp_path, teams=10)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "tasks.cli", "--params", str(params), "submit", "--team", team, "--submissions", str(root), "--public", str(RELEASE / "public"), str(folder)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for team, folder in jobs
+    ]
+    codes = [p.wait(timeout=600) for p in procs]
+    assert Counter(codes) == Counter({0: 40, 2: 10})
+    _check_fifty(root, teams=10, per_team_accepted=4)
+    shutil.rmtree(tmp_path / "in")

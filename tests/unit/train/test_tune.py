@@ -1,0 +1,114 @@
+"""Tuning: metrics, thresholds, folds, storage, the study and its reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.metrics import f1_score
+
+from tasks.core.params import SearchDimension
+from tasks.core.errors import InputError
+from tasks.train.features import load_release, pair_groups
+from tasks.train.stage import prepare
+from tasks.train.tune import best_threshold, decide_classes, binary_scores, grouped_folds, macro_f1, open_storage, refit_iterations, stratified_folds, suggest, tune
+from tests.synthetic import classification_release, matching_release
+
+
+@pytest.fixture
+def quick(project_params):
+    return project_params.train.model_copy(update={"n_trials": 4, "timeout_s": None, "max_iterations": 40, "early_stopping_rounds": 10, "default_iterations": 30, "pruning_warmup_iterations": 10, "tpe_startup_trials": 2, "image_pca_dims": 4, "text_pca_dims": 2, "bow_max_tokens": 20, "thread_count": 1})
+
+
+def test_macro_f1_matches_sklearn():
+    rng = np.random.default_rng(0)
+    truth = rng.choice(list("abcd"), 200)
+    pred = np.where(rng.random(200) < 0.6, truth, rng.choice(list("abce"), 200))
+    assert macro_f1(truth, pred) == pytest.approx(f1_score(truth, pred, average="macro"))
+    t, p = rng.integers(0, 2, 100), rng.integers(0, 2, 100)
+    assert binary_scores(t, p)["f1"] == pytest.approx(f1_score(t, p))
+
+
+def test_best_threshold_maximises_f1_and_sits_between_scores():
+    truth = np.array([1, 1, 0, 1, 0, 0])
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+    threshold, f1 = best_threshold(truth, score)
+    assert 0.2 < threshold < 0.6
+    assert f1 == pytest.approx(binary_scores(truth, (score >= threshold).astype(int))["f1"])
+    assert f1 == pytest.approx(6 / 7)
+    assert best_threshold(np.zeros(3, int), np.array([0.1, 0.5, 0.9])) == (0.5, 0.0)
+
+
+def test_stratified_folds_keep_a_lone_class_in_the_fit_part(quick):
+    y = np.array(["a"] * 10 + ["b"] * 6 + ["c"])
+    folds = stratified_folds(y, quick.model_copy(update={"validation": "cv", "cv_folds": 3}))
+    assert len(folds) == 3
+    assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(16))  # every row but 'c' validated once
+    assert all(16 in fit for fit, _ in folds)
+    (fit, val), = stratified_folds(y, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.3}))
+    assert len(val) == 3 + 2 and set(fit) | set(val) == set(range(17))
+    again = stratified_folds(y, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.3}))
+    assert np.array_equal(again[0][1], val)
+
+
+def test_grouped_folds_never_split_a_group(quick):
+    groups = np.repeat(np.arange(12), 3)
+    for mode in ("holdout", "cv"):
+        for fit, val in grouped_folds(groups, quick.model_copy(update={"validation": mode})):
+            assert not set(groups[fit]) & set(groups[val])
+
+
+def test_too_small_for_validation_is_refused(quick):
+    with pytest.raises(InputError):
+        grouped_folds(np.zeros(5, int), quick.model_copy(update={"validation": "cv"}))
+
+
+def test_prior_power_lets_rare_classes_win():
+    score = np.array([[0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+    classes = np.array(["common", "rare"], dtype=object)
+    priors = np.array([0.9, 0.1])
+    assert list(decide_classes(score, classes, priors, 0.0)) == ["common", "common", "rare"]
+    assert list(decide_classes(score, classes, priors, 1.0)) == ["rare", "rare", "rare"]
+
+
+def test_refit_scales_rounds_to_the_whole_train(quick):
+    assert refit_iterations(74, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.25})) == 100
+    assert refit_iterations(99, quick.model_copy(update={"validation": "cv", "cv_folds": 4})) == 134
+
+
+def test_suggest_follows_the_space():
+    space = {"depth": SearchDimension(type="int", low=3, high=5), "lr": SearchDimension(type="float", low=0.01, high=0.1, log=True), "w": SearchDimension(type="categorical", choices=["None", "Balanced"])}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        params = suggest(study.ask(), space)
+        assert isinstance(params["depth"], int) and 3 <= params["depth"] <= 5
+        assert 0.01 <= params["lr"] <= 0.1 and params["w"] in ("None", "Balanced")
+
+
+def test_journal_storage_is_shared(tmp_path):
+    url = f"journal:{tmp_path / 'studies' / 'optuna.log'}"
+    a = optuna.create_study(storage=open_storage(url), study_name="s", direction="maximize")
+    a.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    b = optuna.load_study(storage=open_storage(url), study_name="s")
+    assert len(b.trials) == 2
+    assert open_storage(None) is None and open_storage("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_tuning_starts_from_catboost_defaults_and_is_reproducible(tmp_path, quick):
+    classification_release(tmp_path)
+    _, problem = prepare("toy_items", tmp_path / "public", tmp_path / "embeddings", quick)
+    first = tune(problem, quick, "macro_f1", first_trial={"learning_rate": 0.123})
+    second = tune(problem, quick, "macro_f1", first_trial={"learning_rate": 0.123})
+    assert first.trials.loc[0, "params_depth"] == 6 and first.trials.loc[0, "params_learning_rate"] == pytest.approx(0.123)
+    assert first.n_complete + first.n_pruned == quick.n_trials and first.stopped_by == "n_trials"
+    assert first.best_params == second.best_params and first.best_value == second.best_value
+    assert first.trials["value"].equals(second.trials["value"])
+
+
+def test_matching_tuning_tunes_a_threshold(tmp_path, quick):
+    matching_release(tmp_path)
+    release, problem = prepare("toy_pairs", tmp_path / "public", tmp_path / "embeddings", quick)
+    assert len(set(pair_groups(release))) > 3
+    result = tune(problem, quick, "f1")
+    assert result.validation.decision is not None and 0 < result.validation.decision < 1
+    assert result.best_value > 0.5
