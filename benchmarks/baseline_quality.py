@@ -47,7 +47,10 @@ def score(task_type: TaskType, metric: str, truth: pd.DataFrame, submission: pd.
     key = ID if task_type is TaskType.classification else PAIR_ID
     merged = truth[[key, LABEL]].merge(submission[[key, LABEL]], on=key, how="left", suffixes=("_true", "_pred"))
     if task_type is TaskType.classification:
-        t, p = merged[f"{LABEL}_true"].astype(str).to_numpy(), merged[f"{LABEL}_pred"].fillna("<none>").astype(str).to_numpy()
+        t, p = (
+            merged[f"{LABEL}_true"].astype(str).to_numpy(),
+            merged[f"{LABEL}_pred"].fillna("<none>").astype(str).to_numpy(),
+        )
         return {"macro_f1": macro_f1(t, p), "accuracy": accuracy(t, p)}[metric]
     t, p = merged[f"{LABEL}_true"].astype(int).to_numpy(), merged[f"{LABEL}_pred"].fillna(0).astype(int).to_numpy()
     return binary_scores(t, p)[metric]
@@ -75,25 +78,45 @@ def reference(task: str, public: Path, embeddings: Path, params, seed: int) -> t
     for c in cats:  # HGB takes categories as small integer codes
         codes = pd.Categorical(pd.concat([Xtr[c], Xte[c]]).astype(str))
         Xtr[c] = codes.codes[: len(Xtr)]
-        Xte[c] = codes.codes[len(Xtr):]
+        Xte[c] = codes.codes[len(Xtr) :]
     cat_mask = [c in cats for c in Xtr.columns]
-    hgb = lambda: HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, early_stopping=False, categorical_features=cat_mask if any(cat_mask) else None, random_state=seed)  # noqa: E731
+    hgb = lambda: HistGradientBoostingClassifier(
+        max_iter=200,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
+        early_stopping=False,
+        categorical_features=cat_mask if any(cat_mask) else None,
+        random_state=seed,
+    )  # noqa: E731
     keys = test_keys(release)
     if release.type is TaskType.classification:
         text_cols = release.columns(Role.text)
         if text_cols:
             join = lambda df: df[text_cols].astype("string").fillna("").agg(" ".join, axis=1).tolist()  # noqa: E731
             tr_text, te_text = join(release.tables["train"]), join(release.tables["test"])
-            tfidf = make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))
+            tfidf = make_union(
+                TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
+            )
             text_model = make_pipeline(tfidf, LogisticRegression(max_iter=2000, C=5.0))
             # a class rarer than the folds is missing from some fits; sklearn fills its column with zeros there
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                oof = cross_val_predict(text_model, tr_text, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba")
+                oof = cross_val_predict(
+                    text_model,
+                    tr_text,
+                    y,
+                    cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                    method="predict_proba",
+                )
             text_model.fit(tr_text, y)
             classes = text_model.classes_
             Xtr = pd.concat([Xtr, pd.DataFrame(oof, columns=[f"tfidf_p_{c}" for c in classes])], axis=1)
-            Xte = pd.concat([Xte, pd.DataFrame(text_model.predict_proba(te_text), columns=[f"tfidf_p_{c}" for c in classes])], axis=1)
+            Xte = pd.concat(
+                [Xte, pd.DataFrame(text_model.predict_proba(te_text), columns=[f"tfidf_p_{c}" for c in classes])],
+                axis=1,
+            )
             cat_mask += [False] * len(classes)
         model = hgb().fit(Xtr, y)
         pred = model.predict(Xte)
@@ -116,7 +139,12 @@ def main() -> None:
     ap.add_argument("--private", type=Path, default=ROOT / "data" / "private")
     ap.add_argument("--embeddings", type=Path, default=ROOT / "data" / "embeddings")
     ap.add_argument("--out", type=Path, help="keep the stage outputs here (default: a temporary folder)")
-    ap.add_argument("--seeds", type=int, default=1, help="repeat with train.seed, seed + 1, ... and average (test sets are small: one seed is noisy)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="repeat with train.seed, seed + 1, ... and average (test sets are small: one seed is noisy)",
+    )
     args = ap.parse_args()
     all_params = load_params(args.params)
     params = all_params.train
@@ -132,11 +160,23 @@ def main() -> None:
             seeded = params.model_copy(update={"seed": seed})
             folder = out / f"seed{seed}"
             start = time.perf_counter()
-            report = train_task(task, args.public, args.embeddings, folder / "models", folder / "metrics", folder / "submissions", seeded, all_params.challenge.opens_at)
+            report = train_task(
+                task,
+                args.public,
+                args.embeddings,
+                folder / "models",
+                folder / "metrics",
+                folder / "submissions",
+                seeded,
+                all_params.challenge.opens_at,
+            )
             stage_s = time.perf_counter() - start
             row = {"task": task, "metric": metric, "seed": seed}
             for b in BASELINES:
-                sub = pd.read_csv(folder / "submissions" / b.team / task / f"{task}.csv", dtype={ID: str, PAIR_ID: str, LABEL: str if release.type is TaskType.classification else int})
+                sub = pd.read_csv(
+                    folder / "submissions" / b.team / task / f"{task}.csv",
+                    dtype={ID: str, PAIR_ID: str, LABEL: str if release.type is TaskType.classification else int},
+                )
                 row[b.name] = score(release.type, metric, truth, sub)
             ref_sub, ref_s = reference(task, args.public, args.embeddings, seeded, seed)
             row["reference"] = score(release.type, metric, truth, ref_sub)
@@ -150,27 +190,40 @@ def main() -> None:
     table = runs.drop(columns="seed").groupby(["task", "metric"], sort=False).mean().reset_index()
     cols = ["task", "metric", *names, "reference", "trials", "tuning_s", "stage_s", "reference_s"]
     print()
-    print(f"primary metric on the hidden test labels (public + private), mean over seeds {seeds}; stage outputs in {out}")
-    print(table[cols].to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"primary metric on the hidden test labels (public + private), mean over seeds {seeds}; stage outputs in {out}"
+    )
+    print(
+        table[cols].to_markdown(index=False, floatfmt=".3f")
+        if _has_tabulate()
+        else table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    )
     if len(seeds) > 1:
         spread = runs.groupby("task", sort=False)[[*names, "reference"]].std().reset_index()
         print("\nstandard deviation over seeds (the noise a single comparison carries):")
         print(spread.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else spread.to_string(index=False))
     print()
     tuned, default, floor = table["catboost-tuned"], table["catboost-default"], table["majority"]
-    print(f"tuned > default on {int((tuned > default).sum())}/{len(table)} tasks; mean ratio tuned/default {np.mean(tuned / default.replace(0, np.nan)):.3f}")
+    print(
+        f"tuned > default on {int((tuned > default).sum())}/{len(table)} tasks; mean ratio tuned/default {np.mean(tuned / default.replace(0, np.nan)):.3f}"
+    )
     print(f"tuned > floor on {int((tuned > floor).sum())}/{len(table)} tasks")
     print(f"tuned / reference, mean over tasks: {np.mean(tuned / table['reference'].replace(0, np.nan)):.3f}")
     for _, r in table.iterrows():
         if Role.image in load_release(args.public / r["task"]).features.values():
-            print(f"{r['task']}: images add {r['catboost-tuned'] - r['no-images']:+.3f} {r['metric']} (tuned {r['catboost-tuned']:.3f} vs no-images {r['no-images']:.3f})")
+            print(
+                f"{r['task']}: images add {r['catboost-tuned'] - r['no-images']:+.3f} {r['metric']} (tuned {r['catboost-tuned']:.3f} vs no-images {r['no-images']:.3f})"
+            )
     per_seed = runs.groupby("seed")[["stage_s", "tuning_s"]].sum()
-    print(f"train stage, all tasks, per seed: {per_seed['stage_s'].mean():.1f}s (tuning {per_seed['tuning_s'].mean():.1f}s)")
+    print(
+        f"train stage, all tasks, per seed: {per_seed['stage_s'].mean():.1f}s (tuning {per_seed['tuning_s'].mean():.1f}s)"
+    )
 
 
 def _has_tabulate() -> bool:
     try:
         import tabulate  # noqa: F401
+
         return True
     except ImportError:
         return False

@@ -59,8 +59,10 @@ def main() -> int:
         cpu, gpu = results["cpu"][i], results["cuda"][i]
         cosine = (cpu * gpu).sum(axis=1) / (np.linalg.norm(cpu, axis=1) * np.linalg.norm(gpu, axis=1))
         worst = int(cosine.argmin())
-        print(f"{kind:6s} n={len(cosine):5d}  cosine min {cosine.min():.6f}  mean {cosine.mean():.6f}  (worst item {worst})  "
-              f"{'OK' if cosine.min() >= THRESHOLD else 'BELOW ' + str(THRESHOLD)}")
+        print(
+            f"{kind:6s} n={len(cosine):5d}  cosine min {cosine.min():.6f}  mean {cosine.mean():.6f}  (worst item {worst})  "
+            f"{'OK' if cosine.min() >= THRESHOLD else 'BELOW ' + str(THRESHOLD)}"
+        )
         ok &= bool(cosine.min() >= THRESHOLD)
     return 0 if ok else 1
 

@@ -50,12 +50,17 @@ def demo_items(n_images: int, n_texts: int) -> tuple[list[Path], list[str]]:
         for table in ("train", "test", "left", "right"):
             path = card_path.parent / f"{table}.parquet"
             if path.exists():
-                texts += [t for t in (join_text(spec, r) for r in pq.read_table(path, columns=spec.columns).to_pylist()) if t]
+                texts += [
+                    t for t in (join_text(spec, r) for r in pq.read_table(path, columns=spec.columns).to_pylist()) if t
+                ]
     texts = list(dict.fromkeys(texts))
     if len(images) < n_images:
         images = generated_images(n_images)
     if len(texts) < n_texts:
-        texts = [f"item {i}: {' '.join(['nordic', 'oak', 'lamp', 'matte', 'purple', 'vase'][: 1 + i % 6])} size {i % 40}" for i in range(n_texts)]
+        texts = [
+            f"item {i}: {' '.join(['nordic', 'oak', 'lamp', 'matte', 'purple', 'vase'][: 1 + i % 6])} size {i % 40}"
+            for i in range(n_texts)
+        ]
     step_i, step_t = max(1, len(images) // n_images), max(1, len(texts) // n_texts)
     return images[::step_i][:n_images], texts[::step_t][:n_texts]
 
@@ -94,7 +99,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--texts", type=int, default=512)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: embed.device from params.yaml")
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default=None, help="default: embed.device from params.yaml"
+    )
     parser.add_argument("--image-batch", type=int, default=None)
     parser.add_argument("--text-batch", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
@@ -115,8 +122,10 @@ def main() -> None:
     identity = resolve_weights(params.clip, memo_dir=ROOT / params.cache.dir)
     encoder = load_encoder(identity, params.clip, device, memo_dir=ROOT / params.cache.dir)
     paths, texts = demo_items(args.images, args.texts)
-    print(f"model {identity.label()} on {device} ({encoder.compute}); torch threads {torch.get_num_threads()}; "
-          f"image batch {image_batch}, workers {decode_workers(workers, device)}; text batch {text_batch}")
+    print(
+        f"model {identity.label()} on {device} ({encoder.compute}); torch threads {torch.get_num_threads()}; "
+        f"image batch {image_batch}, workers {decode_workers(workers, device)}; text batch {text_batch}"
+    )
 
     # --- images -------------------------------------------------------------------------
     keys = [str(i) for i in range(len(paths))]
@@ -130,7 +139,10 @@ def main() -> None:
         assert len(vectors) == len(paths) and not failures
 
     dataset = ImageFiles(paths, encoder.transform)
-    batches = [collate_images([dataset[i] for i in range(s, min(s + image_batch, len(paths)))])[1] for s in range(0, len(paths), image_batch)]
+    batches = [
+        collate_images([dataset[i] for i in range(s, min(s + image_batch, len(paths)))])[1]
+        for s in range(0, len(paths), image_batch)
+    ]
     batches = [b.to(device) for b in batches]
 
     def images_model_only():
@@ -158,7 +170,9 @@ def main() -> None:
         out = []
         with torch.inference_mode(), encoder._autocast():
             for b in trimmed_batches if trimmed else full_batches:
-                features = encode_text_trimmed(encoder.model, b, b.shape[1]) if trimmed else encoder.model.encode_text(b)
+                features = (
+                    encode_text_trimmed(encoder.model, b, b.shape[1]) if trimmed else encoder.model.encode_text(b)
+                )
                 out.append(F.normalize(features.float(), dim=-1))
         torch.cat(out).cpu()
 
@@ -178,7 +192,9 @@ def main() -> None:
         print(f"  model only, trimmed forward (preloaded)      {n_t / model_txt:9.1f} texts/s  ({model_txt:.2f} s)")
         print(f"  ratio end-to-end / model-only (trimmed): {model_txt / e2e_txt:.3f}")
     print(f"  model only, open_clip encode_text (77 tokens) {n_t / full_txt:8.1f} texts/s  ({full_txt:.2f} s)")
-    print(f"  ratio end-to-end / encode_text model-only: {full_txt / e2e_txt:.3f}   (> 1: trimming beats the plain forward)")
+    print(
+        f"  ratio end-to-end / encode_text model-only: {full_txt / e2e_txt:.3f}   (> 1: trimming beats the plain forward)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,17 +33,21 @@ def make_contribution(folder: Path, rows: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     task = folder / "bench_items"
     task.mkdir(parents=True)
-    words = np.array(["red", "blue", "mug", "vase", "lamp", "classic", "nordic", "large", "small", "glass", "steel", "oak"])
+    words = np.array(
+        ["red", "blue", "mug", "vase", "lamp", "classic", "nordic", "large", "small", "glass", "steel", "oak"]
+    )
     titles = [" ".join(t) for t in words[rng.integers(0, len(words), size=(rows, 4))]]
-    table = pa.table({
-        "SKU": [f"S{i:08d}" for i in rng.permutation(rows)],
-        "Title": titles,
-        "Brand": rng.choice([f"brand_{i}" for i in range(40)], size=rows),
-        "Price": np.round(rng.lognormal(3, 0.5, rows), 2),
-        "Weight": rng.integers(50, 3000, rows),
-        "Height": np.round(rng.normal(20, 5, rows), 1),
-        "Kind": rng.choice([f"type_{i}" for i in range(12)], size=rows),
-    })
+    table = pa.table(
+        {
+            "SKU": [f"S{i:08d}" for i in rng.permutation(rows)],
+            "Title": titles,
+            "Brand": rng.choice([f"brand_{i}" for i in range(40)], size=rows),
+            "Price": np.round(rng.lognormal(3, 0.5, rows), 2),
+            "Weight": rng.integers(50, 3000, rows),
+            "Height": np.round(rng.normal(20, 5, rows), 1),
+            "Kind": rng.choice([f"type_{i}" for i in range(12)], size=rows),
+        }
+    )
     pacsv.write_csv(table, task / "items.csv")
     (task / "task.yaml").write_text(
         "id: bench_items\ntype: classification\ntrack: classification\nprimary_metric: macro_f1\ntitle: benchmark\n"
@@ -73,7 +77,9 @@ def child(mode: str, task: Path, out: Path) -> None:
 
 
 def measure(mode: str, task: Path, out: Path) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", mode, str(task), str(out)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(task), str(out)], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -95,7 +101,9 @@ def main() -> None:
     print(f"{'':28}{'seconds':>9}{'rows/s':>12}{'peak RSS MiB':>14}")
     for name, r in (("pyarrow read+write", reference), ("mmtc ingest", ours)):
         print(f"{name:28}{r['seconds']:9.2f}{args.rows / r['seconds']:12,.0f}{r['peak_mib']:14.0f}")
-    print(f"ratio mmtc / pyarrow: time {ours['seconds'] / reference['seconds']:.2f}x, peak memory {ours['peak_mib'] / reference['peak_mib']:.2f}x")
+    print(
+        f"ratio mmtc / pyarrow: time {ours['seconds'] / reference['seconds']:.2f}x, peak memory {ours['peak_mib'] / reference['peak_mib']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,17 @@ FLOW = "from flows.pipeline import challenge_pipeline; challenge_pipeline(repo='
 
 
 def clean(repo: Path) -> None:
-    for path in ("dvc.lock", ".dvc/cache", ".dvc/tmp", "data", "contributions", "results", "leaderboard", "metrics", ".mmtc_cache"):
+    for path in (
+        "dvc.lock",
+        ".dvc/cache",
+        ".dvc/tmp",
+        "data",
+        "contributions",
+        "results",
+        "leaderboard",
+        "metrics",
+        ".mmtc_cache",
+    ):
         target = repo / path
         if target.is_dir():
             shutil.rmtree(target)
@@ -78,9 +88,13 @@ def main() -> None:
     print(f"orchestration benchmark ({'full' if args.full else 'small'} demo, wall seconds)")
     for name, seconds in times.items():
         print(f"  {name:34}{seconds:8.1f}")
-    print(f"flow / dvc, full run (concurrency 2): {times['flow, concurrency 2 (full)'] / times['dvc repro (full)']:.2f}x")
+    print(
+        f"flow / dvc, full run (concurrency 2): {times['flow, concurrency 2 (full)'] / times['dvc repro (full)']:.2f}x"
+    )
     print(f"flow / dvc, no-op run:                {times['flow (no-op)'] / times['dvc repro (no-op)']:.2f}x")
-    print(f"concurrency 2 / concurrency 1, full:  {times['flow, concurrency 2 (full)'] / times['flow, concurrency 1 (full)']:.2f}x")
+    print(
+        f"concurrency 2 / concurrency 1, full:  {times['flow, concurrency 2 (full)'] / times['flow, concurrency 1 (full)']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

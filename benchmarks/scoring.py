@@ -83,9 +83,22 @@ def make_release(root: Path, rows: int, rng: np.random.Generator) -> dict[str, d
             labels = (rng.random(n) < 0.25).astype(np.int8)
             label_array = pa.array(labels, pa.int8())
         split = np.where(rng.random(n) < 0.5, "public", "private")
-        pq.write_table(pa.table({key: pa.array(keys, pa.string())}), pub / ("test.parquet" if kind == "classification" else "test_pairs.parquet"))
-        pq.write_table(pa.table({key: pa.array(keys, pa.string()), "label": label_array, "split": split}), priv / "test_labels.parquet")
-        card = {"task_id": task, "type": kind, "track": kind, "primary_metric": "macro_f1" if kind == "classification" else "f1", "title": task, "classes": {"classes": list(classes) if classes is not None else [0, 1]}}
+        pq.write_table(
+            pa.table({key: pa.array(keys, pa.string())}),
+            pub / ("test.parquet" if kind == "classification" else "test_pairs.parquet"),
+        )
+        pq.write_table(
+            pa.table({key: pa.array(keys, pa.string()), "label": label_array, "split": split}),
+            priv / "test_labels.parquet",
+        )
+        card = {
+            "task_id": task,
+            "type": kind,
+            "track": kind,
+            "primary_metric": "macro_f1" if kind == "classification" else "f1",
+            "title": task,
+            "classes": {"classes": list(classes) if classes is not None else [0, 1]},
+        }
         (pub / "card.json").write_text(json.dumps(card))
         truth[task] = {"kind": kind, "key": key, "keys": keys, "labels": labels, "classes": classes}
     return truth
@@ -109,14 +122,28 @@ def make_submissions(root: Path, truth: dict, count: int, rng: np.random.Generat
                 label = pa.array(np.where(right, t["labels"], guess), pa.string())
                 table = pa.table({t["key"]: pa.array(t["keys"], pa.string()), "label": label})
             else:
-                score = np.clip(np.where(t["labels"] == 1, rng.normal(0.5 + skill / 3, 0.2, n), rng.normal(0.5 - skill / 3, 0.2, n)), 0, 1)
-                table = pa.table({t["key"]: pa.array(t["keys"], pa.string()), "label": pa.array((score >= 0.5).astype(np.int8)), "score": score})
+                score = np.clip(
+                    np.where(
+                        t["labels"] == 1, rng.normal(0.5 + skill / 3, 0.2, n), rng.normal(0.5 - skill / 3, 0.2, n)
+                    ),
+                    0,
+                    1,
+                )
+                table = pa.table(
+                    {
+                        t["key"]: pa.array(t["keys"], pa.string()),
+                        "label": pa.array((score >= 0.5).astype(np.int8)),
+                        "score": score,
+                    }
+                )
                 if not with_score:
                     table = table.drop_columns(["score"])
             path = folder / f"{task}.parquet"
             pq.write_table(table, path, compression="zstd")
             files[path.name] = sha256_file(path)
-        record = SubmissionRecord(team=team, name=f"sub-{i}", submission_id=sid, submitted_at=when, files=files, tasks=sorted(truth))
+        record = SubmissionRecord(
+            team=team, name=f"sub-{i}", submission_id=sid, submitted_at=when, files=files, tasks=sorted(truth)
+        )
         (folder / SUBMISSION_META).write_text(json.dumps(record.model_dump()))
 
 
@@ -139,8 +166,10 @@ def bare_scan(subs: Path, params: EvaluateParams, sort_scored: bool = False) -> 
             con.sql(f"SELECT count(*), max(COLUMNS(*)) FROM {scan}").fetchall()
             if sort_scored and kind == "matching" and _has_score(layout):
                 con.register("file_ids", pa.table({"path": paths, "file_id": pa.array(range(len(paths)), pa.int32())}))
-                con.sql(f"SELECT count(*), max(r) FROM (SELECT rank() OVER (PARTITION BY m.file_id ORDER BY s.score) AS r "
-                        f"FROM {scan} AS s JOIN file_ids AS m ON m.path = s.filename WHERE s.score IS NOT NULL)").fetchall()
+                con.sql(
+                    f"SELECT count(*), max(r) FROM (SELECT rank() OVER (PARTITION BY m.file_id ORDER BY s.score) AS r "
+                    f"FROM {scan} AS s JOIN file_ids AS m ON m.path = s.filename WHERE s.score IS NOT NULL)"
+                ).fetchall()
                 con.unregister("file_ids")
     seconds = time.perf_counter() - start
     con.close()
@@ -171,7 +200,9 @@ def pandas_sklearn(folders: list[Path], private: Path) -> tuple[float, dict]:
                     results[(folder.name, task, split, "recall")] = recall_score(y, p, zero_division=0)
                     results[(folder.name, task, split, "f1")] = f1_score(y, p, zero_division=0)
                     if "score" in part:
-                        results[(folder.name, task, split, "average_precision")] = average_precision_score(y, part["score"])
+                        results[(folder.name, task, split, "average_precision")] = average_precision_score(
+                            y, part["score"]
+                        )
     return (time.perf_counter() - start) / len(folders), results
 
 
@@ -184,7 +215,12 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--workdir", type=Path, help="where to write the files (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--score-share", type=float, default=1.0, help="share of submissions whose matching files carry a score (average precision)")
+    parser.add_argument(
+        "--score-share",
+        type=float,
+        default=1.0,
+        help="share of submissions whose matching files carry a score (average precision)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -197,13 +233,20 @@ def main() -> None:
         subs = work / "submissions"
         make_submissions(subs, truth, args.submissions, rng, args.score_share)
         disk = sum(p.stat().st_size for p in subs.rglob("*.parquet"))
-        print(f"generated {args.submissions} submissions x {len(DEMO_TASKS)} tasks, {args.rows:,} rows each "
-              f"({args.submissions * args.rows:,} rows, {disk / 2**20:,.0f} MiB of Parquet) in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"generated {args.submissions} submissions x {len(DEMO_TASKS)} tasks, {args.rows:,} rows each "
+            f"({args.submissions * args.rows:,} rows, {disk / 2**20:,.0f} MiB of Parquet) in {time.perf_counter() - t0:.1f}s"
+        )
         print(f"rows per task: {task_sizes(args.rows)}")
 
         public, private = work / "release" / "public", work / "release" / "private"
         folders = sorted(p for p in subs.glob("*/*") if p.is_dir())
-        sample = [folders[i] for i in sorted(np.random.default_rng(args.seed + 1).choice(len(folders), min(args.sample, len(folders)), replace=False))]
+        sample = [
+            folders[i]
+            for i in sorted(
+                np.random.default_rng(args.seed + 1).choice(len(folders), min(args.sample, len(folders)), replace=False)
+            )
+        ]
 
         # The machine may be shared: the loop runs right before and right after DuckDB, and the
         # faster of the two is compared (the conservative choice for the ratio).
@@ -232,18 +275,28 @@ def main() -> None:
         per_duck = cold / args.submissions
         per_sql = report.seconds["score"] / args.submissions
         print()
-        print(f"DuckDB evaluate, all {args.submissions} submissions (cold):  {cold:8.2f} s   = {per_duck * 1000:7.2f} ms per submission")
+        print(
+            f"DuckDB evaluate, all {args.submissions} submissions (cold):  {cold:8.2f} s   = {per_duck * 1000:7.2f} ms per submission"
+        )
         print("    of which " + ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()))
-        print(f"pandas + sklearn, {len(sample)} random submissions:          {per_pandas * len(sample):8.2f} s   = {per_pandas * 1000:7.2f} ms per submission"
-              f"  (before / after DuckDB: {per_pandas_before * 1000:.0f} / {per_pandas_after * 1000:.0f} ms)")
+        print(
+            f"pandas + sklearn, {len(sample)} random submissions:          {per_pandas * len(sample):8.2f} s   = {per_pandas * 1000:7.2f} ms per submission"
+            f"  (before / after DuckDB: {per_pandas_before * 1000:.0f} / {per_pandas_after * 1000:.0f} ms)"
+        )
         print(f"bare DuckDB scan of the same files:                   {scan:8.2f} s")
         if args.score_share > 0:
-            print(f"bare scan + one sort of every scored file:            {floor:8.2f} s   = {floor / args.submissions * 1000:7.2f} ms per submission"
-                  f"  (the least exact average precision costs; pandas / it: {per_pandas / (floor / args.submissions):.1f}x)")
+            print(
+                f"bare scan + one sort of every scored file:            {floor:8.2f} s   = {floor / args.submissions * 1000:7.2f} ms per submission"
+                f"  (the least exact average precision costs; pandas / it: {per_pandas / (floor / args.submissions):.1f}x)"
+            )
         print(f"re-evaluation with nothing new:                       {warm:8.2f} s")
         print()
-        print(f"ratio per submission, pandas+sklearn / DuckDB evaluate: {per_pandas / per_duck:6.1f}x  (target >= 50x; SQL alone: {per_pandas / per_sql:.1f}x)")
-        print(f"scoring / bare scan:                                    {cold / scan:6.2f}x  (target <= 5x; SQL alone: {report.seconds['score'] / scan:.2f}x)")
+        print(
+            f"ratio per submission, pandas+sklearn / DuckDB evaluate: {per_pandas / per_duck:6.1f}x  (target >= 50x; SQL alone: {per_pandas / per_sql:.1f}x)"
+        )
+        print(
+            f"scoring / bare scan:                                    {cold / scan:6.2f}x  (target <= 5x; SQL alone: {report.seconds['score'] / scan:.2f}x)"
+        )
         print(f"largest difference to sklearn over {len(reference)} values: {worst:.2e}")
     finally:
         if args.keep:

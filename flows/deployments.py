@@ -25,7 +25,9 @@ WORK_POOL = "mmtc"
 def runner_deployments(repo: Path, params: Params) -> list:
     repo = str(Path(repo).resolve())
     return [
-        challenge_pipeline.to_deployment(name=ON_DEMAND, parameters={"repo": repo}, description="The whole pipeline; DVC reruns what is stale."),
+        challenge_pipeline.to_deployment(
+            name=ON_DEMAND, parameters={"repo": repo}, description="The whole pipeline; DVC reruns what is stale."
+        ),
         nightly_reevaluation.to_deployment(
             name=NIGHTLY,
             parameters={"repo": repo},

@@ -53,13 +53,17 @@ def stage_graph_and_status(repo: Path) -> tuple[nx.DiGraph, set[str]]:
         names = {stage: stage.name for stage in dependency_graph if isinstance(stage, PipelineStage)}
         graph = nx.DiGraph()
         graph.add_nodes_from((name, {"always_changed": bool(stage.always_changed)}) for stage, name in names.items())
-        graph.add_edges_from((names[dep], names[stage]) for stage, dep in dependency_graph.edges if stage in names and dep in names)
+        graph.add_edges_from(
+            (names[dep], names[stage]) for stage, dep in dependency_graph.edges if stage in names and dep in names
+        )
         by_address = {stage.addressing: name for stage, name in names.items()}  # status() keys by address
         stale = {by_address[address] for address in dvc_repo.status() if address in by_address}
     return graph, stale
 
 
-def plan(repo: Path, targets: list[str] | None = None, done: frozenset[str] = frozenset()) -> tuple[nx.DiGraph, set[str]]:
+def plan(
+    repo: Path, targets: list[str] | None = None, done: frozenset[str] = frozenset()
+) -> tuple[nx.DiGraph, set[str]]:
     """The graph restricted to the targets and their upstream, and which of its stages must be visited.
 
     A stage must be visited when it is stale or anything upstream of it must be: DVC then
@@ -108,10 +112,16 @@ def repro_stage(repo: Path, stage: str, log: Callable[[str], None], remote: str 
     commands = [["dvc", "repro", "--single-item", stage]]
     if remote:
         # --with-deps fetches the outputs of every upstream stage: this stage's inputs
-        commands = [["dvc", "pull", "--remote", remote, "--allow-missing", "--with-deps", stage], *commands, ["dvc", "push", "--remote", remote, stage]]
+        commands = [
+            ["dvc", "pull", "--remote", remote, "--allow-missing", "--with-deps", stage],
+            *commands,
+            ["dvc", "push", "--remote", remote, stage],
+        ]
     returncode = 0
     for cmd in commands:
-        with subprocess.Popen(cmd, cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+        with subprocess.Popen(
+            cmd, cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip("\n")

@@ -36,7 +36,14 @@ def take_in_submissions(repo: str, inbox: str) -> dict:
         for upload in sorted(team_dir.iterdir()):
             cmd = ["mmtc", "submit", "--team", team_dir.name, "--name", upload.stem, str(upload)]
             result = subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
-            logger.info("%s/%s: exit %s %s%s", team_dir.name, upload.name, result.returncode, result.stdout.strip(), result.stderr.strip())
+            logger.info(
+                "%s/%s: exit %s %s%s",
+                team_dir.name,
+                upload.name,
+                result.returncode,
+                result.stdout.strip(),
+                result.stderr.strip(),
+            )
             if result.returncode in (0, 2):
                 (accepted if result.returncode == 0 else rejected).append(f"{team_dir.name}/{upload.name}")
                 shutil.rmtree(upload) if upload.is_dir() else upload.unlink()
@@ -75,8 +82,14 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     after = newest_snapshot(root)
     new_snapshot = after is not None and after != before
     changes = _changes_markdown(root) if new_snapshot else "No new snapshot: nothing changed since the last one."
-    create_markdown_artifact(markdown=changes, key="leaderboard-changes", description="What changed in this night's snapshot")
-    outcome = {"intake": intake, "pipeline": summary, "new_snapshot": str(after.relative_to(root)) if new_snapshot else None}
+    create_markdown_artifact(
+        markdown=changes, key="leaderboard-changes", description="What changed in this night's snapshot"
+    )
+    outcome = {
+        "intake": intake,
+        "pipeline": summary,
+        "new_snapshot": str(after.relative_to(root)) if new_snapshot else None,
+    }
     if settings.commit and new_snapshot:
         outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: snapshot {after.stem}")
     return outcome
@@ -84,10 +97,14 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
 
 def _changes_markdown(repo: Path) -> str:
     """The diff section of the board's Markdown: new entries, rank and score changes."""
-    md = (repo / LEADERBOARD_ROOT / "latest.md").read_text(encoding="utf-8") if (repo / LEADERBOARD_ROOT / "latest.md").is_file() else ""
+    md = (
+        (repo / LEADERBOARD_ROOT / "latest.md").read_text(encoding="utf-8")
+        if (repo / LEADERBOARD_ROOT / "latest.md").is_file()
+        else ""
+    )
     marker = "## Changes"
     if marker in md:
-        section = md[md.index(marker):]
+        section = md[md.index(marker) :]
         nxt = section.find("\n## ", len(marker))
         return section if nxt < 0 else section[:nxt]
     return md or "The leaderboard has no Markdown yet."

@@ -43,7 +43,13 @@ def _retry_if_transient(task, task_run, state) -> bool:
     return False
 
 
-@task(name="dvc-stage", task_run_name="{stage}", cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=_retry_if_transient)
+@task(
+    name="dvc-stage",
+    task_run_name="{stage}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retry_condition_fn=_retry_if_transient,
+)
 def run_stage(repo: str, stage: str, remote: str | None = None) -> dict:
     logger = get_run_logger()
     run = repro_stage(Path(repo), stage, logger.info, remote=remote)
@@ -106,7 +112,9 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     # Always-changed stages (resolve_weights) are cheap checks whose output decides what is
     # stale below them: run them first, then ask DVC again, so that an unchanged answer does
     # not send every downstream stage through `dvc repro` just to be skipped.
-    checks = sorted(s for s in visit if graph.nodes[s].get("always_changed") and not any(p in visit for p in graph.predecessors(s)))
+    checks = sorted(
+        s for s in visit if graph.nodes[s].get("always_changed") and not any(p in visit for p in graph.predecessors(s))
+    )
     for stage in checks:
         finished(stage, stage_task.submit(str(repo), stage, settings.remote))
     if checks and not summary.failed:
@@ -149,14 +157,18 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
 def publish(repo: Path, summary: Summary) -> None:
     md = repo / LEADERBOARD_MD
     if md.is_file():
-        create_markdown_artifact(markdown=md.read_text(encoding="utf-8"), key="leaderboard", description="The leaderboard after this run")
+        create_markdown_artifact(
+            markdown=md.read_text(encoding="utf-8"), key="leaderboard", description="The leaderboard after this run"
+        )
     if (repo / LEADERBOARD_HTML).is_file():
         summary.leaderboard = str(repo / LEADERBOARD_HTML)
 
 
 # The pool is sized for the largest concurrency anyone sets; run_stages keeps at most
 # `orchestration.concurrency` stages in flight, so the knob lives in params.yaml.
-@flow(name="challenge-pipeline", persist_result=False, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=32))
+@flow(
+    name="challenge-pipeline", persist_result=False, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=32)
+)
 def challenge_pipeline(repo: str = ".", targets: list[str] | None = None, params_file: str = "params.yaml") -> dict:
     """Run every stale stage of the pipeline (or of `targets` and their upstream), then publish the board."""
     logger = get_run_logger()
@@ -167,7 +179,9 @@ def challenge_pipeline(repo: str = ".", targets: list[str] | None = None, params
     logger.info("pipeline summary: %s", summary.as_dict())
     if summary.failed or summary.blocked:
         failures = "\n\n".join(summary.failed.values())
-        raise RuntimeError(f"{len(summary.failed)} stage(s) failed: {', '.join(sorted(summary.failed))}; blocked: {', '.join(sorted(summary.blocked)) or 'none'}\n{failures}")
+        raise RuntimeError(
+            f"{len(summary.failed)} stage(s) failed: {', '.join(sorted(summary.failed))}; blocked: {', '.join(sorted(summary.blocked)) or 'none'}\n{failures}"
+        )
     return summary.as_dict()
 
 

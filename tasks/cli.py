@@ -33,7 +33,11 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
 # --- demo ---------------------------------------------------------------------------------
 
 
-@command("demo", "write the raw contribution of one bundled demo task (the first DVC stage)", lambda p: (p.add_argument("task"), p.add_argument("--out", type=Path, help="default: contributions/<task>")))
+@command(
+    "demo",
+    "write the raw contribution of one bundled demo task (the first DVC stage)",
+    lambda p: (p.add_argument("task"), p.add_argument("--out", type=Path, help="default: contributions/<task>")),
+)
 def cmd_demo(a: argparse.Namespace) -> int:
     from tasks.demo.generators import generate_contribution
 
@@ -66,7 +70,11 @@ def cmd_ingest(a: argparse.Namespace) -> int:
     return 0
 
 
-@command("validate-task", "check a contribution against its manifest without writing anything", lambda p: p.add_argument("path", type=Path))
+@command(
+    "validate-task",
+    "check a contribution against its manifest without writing anything",
+    lambda p: p.add_argument("path", type=Path),
+)
 def cmd_validate_task(a: argparse.Namespace) -> int:
     from tasks.ingest.stage import validate_task
 
@@ -82,7 +90,11 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-dvc", action="store_true", help="copy and register only; do not run `dvc add`")
 
 
-@command("add-task", "validate a new contribution, copy it to contributions/, track it with DVC and register it", _add_task_args)
+@command(
+    "add-task",
+    "validate a new contribution, copy it to contributions/, track it with DVC and register it",
+    _add_task_args,
+)
 def cmd_add_task(a: argparse.Namespace) -> int:
     from tasks.ingest.stage import validate_task
     from tasks.ingest.registry import register_task
@@ -90,11 +102,20 @@ def cmd_add_task(a: argparse.Namespace) -> int:
     params = load_params(a.params)
     manifest = validate_task(a.path, params.ingest)
     if manifest.id in params.demo.tasks:
-        raise InputError(problem=f"'{manifest.id}' is a demo task written by the demo stage", fix="give the contribution another id", task=manifest.id, file="task.yaml")
+        raise InputError(
+            problem=f"'{manifest.id}' is a demo task written by the demo stage",
+            fix="give the contribution another id",
+            task=manifest.id,
+            file="task.yaml",
+        )
     dest = a.contributions / manifest.id
     if a.path.resolve() != dest.resolve():
         if dest.exists() and not a.replace:
-            raise InputError(problem=f"{dest} exists already", fix="pass --replace to publish a new version of the task", task=manifest.id)
+            raise InputError(
+                problem=f"{dest} exists already",
+                fix="pass --replace to publish a new version of the task",
+                task=manifest.id,
+            )
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(a.path, dest)
     if not a.no_dvc:
@@ -110,7 +131,9 @@ def cmd_add_task(a: argparse.Namespace) -> int:
 
 
 def _submit_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", type=Path, help="a folder with one file per task (<task>.csv or <task>.parquet), or one such file")
+    p.add_argument(
+        "path", type=Path, help="a folder with one file per task (<task>.csv or <task>.parquet), or one such file"
+    )
     p.add_argument("--team", required=True, help="team name: a slug (lower-case letters, digits, hyphens)")
     p.add_argument("--name", help="submission name, a slug (default: from the path)")
     p.add_argument("--description", default="", help="one line of plain text shown with the submission")
@@ -118,7 +141,11 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--public", type=Path, default=Path("data/public"))
 
 
-@command("submit", "check a team's predictions against the public release and record them (accepted or rejected)", _submit_args)
+@command(
+    "submit",
+    "check a team's predictions against the public release and record them (accepted or rejected)",
+    _submit_args,
+)
 def cmd_submit(a: argparse.Namespace) -> int:
     from tasks.submissions.submit import submit
     from tasks.submissions.validate import load_contracts
@@ -144,7 +171,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", type=Path, default=Path("results"))
 
 
-@command("evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args)
+@command(
+    "evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args
+)
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tasks.scoring.evaluate import evaluate
 
@@ -162,7 +191,11 @@ def _leaderboard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="do not print the board")
 
 
-@command("leaderboard", "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*", _leaderboard_args)
+@command(
+    "leaderboard",
+    "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*",
+    _leaderboard_args,
+)
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from tasks.board.render import build_view, render_terminal, write_latest
     from tasks.board.snapshots import code_identity, snapshot_time, update_leaderboard, weights_identity
@@ -193,7 +226,11 @@ def _demo_teams_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--submissions", type=Path, default=Path("submissions"))
 
 
-@command("demo-teams", "(demo) replace the demo teams' submissions: seeded predictions from the public release, submitted like `mmtc submit`", _demo_teams_args)
+@command(
+    "demo-teams",
+    "(demo) replace the demo teams' submissions: seeded predictions from the public release, submitted like `mmtc submit`",
+    _demo_teams_args,
+)
 def cmd_demo_teams(a: argparse.Namespace) -> int:
     from tasks.demo.teams import generate_demo_teams
     from tasks.submissions.validate import load_contracts
@@ -229,16 +266,27 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tasks.train.stage import train_task
 
     params = load_params(a.params)
-    report = train_task(a.task, a.public, a.embeddings, a.models, a.metrics, a.submissions, params.train, params.challenge.opens_at)
+    report = train_task(
+        a.task, a.public, a.embeddings, a.models, a.metrics, a.submissions, params.train, params.challenge.opens_at
+    )
     print(report.summary())
     return 0
 
 
 def _tune_worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task")
-    p.add_argument("--storage", help="Optuna storage shared by the workers: an RDB URL or journal:<path> (default: train.storage)")
-    p.add_argument("--worker", type=int, default=1, help="worker number; TPE samples with train.seed + worker (the train stage is worker 0)")
-    p.add_argument("--n-trials", type=int, help="stop when the study holds this many finished trials (default: train.n_trials)")
+    p.add_argument(
+        "--storage", help="Optuna storage shared by the workers: an RDB URL or journal:<path> (default: train.storage)"
+    )
+    p.add_argument(
+        "--worker",
+        type=int,
+        default=1,
+        help="worker number; TPE samples with train.seed + worker (the train stage is worker 0)",
+    )
+    p.add_argument(
+        "--n-trials", type=int, help="stop when the study holds this many finished trials (default: train.n_trials)"
+    )
     p.add_argument("--timeout", type=float, help="seconds (default: train.timeout_s)")
     p.add_argument("--public", type=Path, default=Path("data/public"))
     p.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
@@ -252,20 +300,37 @@ def cmd_tune_worker(a: argparse.Namespace) -> int:
     params = load_params(a.params).train
     storage = a.storage or params.storage
     if not storage:
-        raise InputError(problem="a tune worker needs a shared study storage", fix="pass --storage journal:<path> or an RDB URL, or set train.storage in params.yaml")
+        raise InputError(
+            problem="a tune worker needs a shared study storage",
+            fix="pass --storage journal:<path> or an RDB URL, or set train.storage in params.yaml",
+        )
     release, problem = prepare(a.task, a.public, a.embeddings, params)
     study = open_study(problem, params, worker=a.worker, storage=storage)
     n_trials = a.n_trials or params.n_trials
-    stopped_by = run_trials(study, problem, params, release.primary_metric, n_trials=n_trials, timeout_s=a.timeout if a.timeout is not None else params.timeout_s, worker=a.worker)
+    stopped_by = run_trials(
+        study,
+        problem,
+        params,
+        release.primary_metric,
+        n_trials=n_trials,
+        timeout_s=a.timeout if a.timeout is not None else params.timeout_s,
+        worker=a.worker,
+    )
     mine = [t for t in study.trials if t.user_attrs.get("worker") == a.worker]
-    print(f"{a.task}: worker {a.worker} ran {len(mine)} trial(s) in study {study.study_name}; the study holds {len(study.trials)} (stopped by {stopped_by})")
+    print(
+        f"{a.task}: worker {a.worker} ran {len(mine)} trial(s) in study {study.study_name}; the study holds {len(study.trials)} (stopped by {stopped_by})"
+    )
     return 0
 
 
 # --- the whole pipeline ------------------------------------------------------------------
 
 
-@command("resolve-weights", "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json", lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"))
+@command(
+    "resolve-weights",
+    "decide which CLIP weights are in use (quick offline) and write their identity to data/embeddings/weights.json",
+    lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"),
+)
 def cmd_resolve_weights(a: argparse.Namespace) -> int:
     from tasks.embed.clip import resolve_weights_memoized, write_identity
     from tasks.core.schema import WEIGHTS_IDENTITY
@@ -282,12 +347,18 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="task id: a release folder under --public")
     p.add_argument("--public", type=Path, default=Path("data/public"))
     p.add_argument("--out", type=Path, default=None, help="default: data/embeddings")
-    p.add_argument("--weights", type=Path, default=None, help="default: data/embeddings/weights.json (written by resolve-weights)")
+    p.add_argument(
+        "--weights", type=Path, default=None, help="default: data/embeddings/weights.json (written by resolve-weights)"
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor fill the embedding cache")
-    p.add_argument("--metrics", type=Path, default=Path("metrics/embed"), help="where this run's cache use and speed go")
+    p.add_argument(
+        "--metrics", type=Path, default=Path("metrics/embed"), help="where this run's cache use and speed go"
+    )
 
 
-@command("embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args)
+@command(
+    "embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args
+)
 def cmd_embed(a: argparse.Namespace) -> int:
     from tasks.embed.clip import check_matches_params, read_identity
     from tasks.embed.stage import embed_task
@@ -298,7 +369,15 @@ def cmd_embed(a: argparse.Namespace) -> int:
     identity = read_identity(weights_path)
     check_matches_params(identity, params.embed.clip, weights_path)
     cache = None if a.no_cache or not params.embed.cache.enabled else Path(params.embed.cache.dir)
-    report = embed_task(a.task, a.public, a.out or EMBEDDINGS_ROOT, params.embed, identity, cache_root=cache, memo_dir=Path(params.embed.cache.dir))
+    report = embed_task(
+        a.task,
+        a.public,
+        a.out or EMBEDDINGS_ROOT,
+        params.embed,
+        identity,
+        cache_root=cache,
+        memo_dir=Path(params.embed.cache.dir),
+    )
     write_json(a.metrics / f"{a.task}.json", report.run_metrics(cache_enabled=cache is not None))
     print(f"embedded {report.summary()}")
     return 0
@@ -311,7 +390,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", help="stages to bring up to date (default: all)")
 
 
-@command("run", "run the pipeline through the Prefect flow (DVC reruns what is stale) and show the leaderboard", _run_args)
+@command(
+    "run", "run the pipeline through the Prefect flow (DVC reruns what is stale) and show the leaderboard", _run_args
+)
 def cmd_run(a: argparse.Namespace) -> int:
     from flows.pipeline import LEADERBOARD_HTML, challenge_pipeline
 

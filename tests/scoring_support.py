@@ -95,7 +95,9 @@ def build_small_release(root: Path) -> tuple[Path, Path]:
     return root / "public", root / "private"
 
 
-def synthetic_baselines(submissions: Path, private: Path, tasks: list[str], name: str = "synthetic", flip_share: float = 0.2) -> None:
+def synthetic_baselines(
+    submissions: Path, private: Path, tasks: list[str], name: str = "synthetic", flip_share: float = 0.2
+) -> None:
     """Baselines as the train stage will write them; here, hidden labels with a share flipped."""
     for task in tasks:
         n = hidden(private, task).num_rows

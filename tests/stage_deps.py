@@ -41,7 +41,9 @@ def stage_code(dvc_yaml: Path = ROOT / "dvc.yaml") -> list[StageCode]:
 
 def docstring_only(path: Path) -> bool:
     body = ast.parse(path.read_text(encoding="utf-8")).body
-    return len(body) <= 1 and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str) for n in body)
+    return len(body) <= 1 and all(
+        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str) for n in body
+    )
 
 
 def needs_dep(rel: str) -> bool:

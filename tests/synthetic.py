@@ -22,21 +22,30 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def write_embedding(path: Path, rows: list[tuple[str, str]], vectors: np.ndarray, missing: np.ndarray | None = None) -> None:
+def write_embedding(
+    path: Path, rows: list[tuple[str, str]], vectors: np.ndarray, missing: np.ndarray | None = None
+) -> None:
     """One embedding file: table, id, vector (list<float32>, zeros when missing), missing."""
     missing = np.zeros(len(rows), dtype=bool) if missing is None else missing
     vectors = np.where(missing[:, None], 0.0, vectors).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({
-        "table": pa.array([t for t, _ in rows], pa.string()),
-        "id": pa.array([i for _, i in rows], pa.string()),
-        "vector": pa.array(list(vectors), pa.list_(pa.float32())),
-        "missing": pa.array(missing, pa.bool_()),
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "table": pa.array([t for t, _ in rows], pa.string()),
+                "id": pa.array([i for _, i in rows], pa.string()),
+                "vector": pa.array(list(vectors), pa.list_(pa.float32())),
+                "missing": pa.array(missing, pa.bool_()),
+            }
+        ),
+        path,
+    )
     (path.parent / "meta.json").write_text(json.dumps({"model": "synthetic", "weights": "test", "dims": DIM}))
 
 
-def classification_release(root: Path, task: str = "toy_items", n: int = 160, seed: int = 0, classes: int = 4) -> tuple[Path, Path]:
+def classification_release(
+    root: Path, task: str = "toy_items", n: int = 160, seed: int = 0, classes: int = 4
+) -> tuple[Path, Path]:
     """Public release + embeddings of a classification task; the photo carries the class."""
     rng = np.random.default_rng(seed)
     public, emb = root / "public" / task, root / "embeddings" / task
@@ -47,7 +56,10 @@ def classification_release(root: Path, task: str = "toy_items", n: int = 160, se
     label[2] = classes
     names.append("rare")
     words = ["mug", "vase", "lamp", "bowl", "oak", "glass", "classic", "nordic"]
-    title = [f"{words[l % len(words)] if rng.random() < 0.5 else 'item'} {rng.choice(words)} {i}" for i, l in enumerate(label)]
+    title = [
+        f"{words[l % len(words)] if rng.random() < 0.5 else 'item'} {rng.choice(words)} {i}"
+        for i, l in enumerate(label)
+    ]
     ids = [f"r{i:04d}" for i in range(n)]
     table = {
         "id": ids,
@@ -60,12 +72,23 @@ def classification_release(root: Path, task: str = "toy_items", n: int = 160, se
     test_rows = np.arange(n) >= int(n * 0.7)
     test_rows[:3] = False
     for split, mask in (("train", ~test_rows), ("test", test_rows)):
-        cols = {k: [v for v, m in zip(vals, mask) if m] for k, vals in table.items() if not (split == "test" and k == "label")}
-        pq.write_table(pa.table({k: pa.array(v, pa.float64() if k == "price" else pa.string()) for k, v in cols.items()}), public / f"{split}.parquet")
+        cols = {
+            k: [v for v, m in zip(vals, mask) if m]
+            for k, vals in table.items()
+            if not (split == "test" and k == "label")
+        }
+        pq.write_table(
+            pa.table({k: pa.array(v, pa.float64() if k == "price" else pa.string()) for k, v in cols.items()}),
+            public / f"{split}.parquet",
+        )
     card = {
-        "task_id": task, "type": "classification", "track": "classification", "primary_metric": "macro_f1",
+        "task_id": task,
+        "type": "classification",
+        "track": "classification",
+        "primary_metric": "macro_f1",
         "features": {"title": "text", "brand": "categorical", "price": "numeric", "photo": "image"},
-        "classes": {"classes": sorted(set(table["label"]))}, "text_template": "{title}",
+        "classes": {"classes": sorted(set(table["label"]))},
+        "text_template": "{title}",
     }
     (public / "card.json").write_text(json.dumps(card))
     rows = [("train" if not t else "test", i) for i, t in zip(ids, test_rows)]
@@ -89,7 +112,17 @@ def matching_release(root: Path, task: str = "toy_pairs", models: int = 40, seed
         for side, rows in (("L", left), ("R", right)):
             colour, size = rng.choice(COLOURS), rng.choice(SIZES)
             title = f"Brand{family % 5} Model{family} {'Pro' if m % 2 else ''} {colour} {size}".replace("  ", " ")
-            rows.append({"id": f"{side}{m:03d}", "title": title if side == "L" else title.lower(), "colour": colour if side == "L" else colour.upper(), "size": size, "price": float(20 + family + rng.normal(0, 0.5)), "image": f"images/{side}{m}.png", "_model": m})
+            rows.append(
+                {
+                    "id": f"{side}{m:03d}",
+                    "title": title if side == "L" else title.lower(),
+                    "colour": colour if side == "L" else colour.upper(),
+                    "size": size,
+                    "price": float(20 + family + rng.normal(0, 0.5)),
+                    "image": f"images/{side}{m}.png",
+                    "_model": m,
+                }
+            )
     pairs = []
     for m in range(models):
         pairs.append((left[m]["id"], right[m]["id"], 1))
@@ -103,23 +136,59 @@ def matching_release(root: Path, task: str = "toy_pairs", models: int = 40, seed
     train = [p for p in pairs if p[0] not in test_left]
     test = [p for p in pairs if p[0] in test_left]
     for name, rows in (("left", left), ("right", right)):
-        pq.write_table(pa.table({
-            "id": pa.array([r["id"] for r in rows], pa.string()),
-            "title": pa.array([r["title"] for r in rows], pa.string()),
-            "colour": pa.array([r["colour"] for r in rows], pa.string()),
-            "size": pa.array([r["size"] for r in rows], pa.string()),
-            "price": pa.array([r["price"] for r in rows], pa.float64()),
-            "image": pa.array([r["image"] for r in rows], pa.string()),
-        }), public / f"{name}.parquet")
-    pq.write_table(pa.table({"left_id": [p[0] for p in train], "right_id": [p[1] for p in train], "label": pa.array([p[2] for p in train], pa.int8())}), public / "train_pairs.parquet")
-    pq.write_table(pa.table({"pair_id": [f"p{i:04d}" for i in range(len(test))], "left_id": [p[0] for p in test], "right_id": [p[1] for p in test]}), public / "test_pairs.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "id": pa.array([r["id"] for r in rows], pa.string()),
+                    "title": pa.array([r["title"] for r in rows], pa.string()),
+                    "colour": pa.array([r["colour"] for r in rows], pa.string()),
+                    "size": pa.array([r["size"] for r in rows], pa.string()),
+                    "price": pa.array([r["price"] for r in rows], pa.float64()),
+                    "image": pa.array([r["image"] for r in rows], pa.string()),
+                }
+            ),
+            public / f"{name}.parquet",
+        )
+    pq.write_table(
+        pa.table(
+            {
+                "left_id": [p[0] for p in train],
+                "right_id": [p[1] for p in train],
+                "label": pa.array([p[2] for p in train], pa.int8()),
+            }
+        ),
+        public / "train_pairs.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "pair_id": [f"p{i:04d}" for i in range(len(test))],
+                "left_id": [p[0] for p in test],
+                "right_id": [p[1] for p in test],
+            }
+        ),
+        public / "test_pairs.parquet",
+    )
     card = {
-        "task_id": task, "type": "matching", "track": "matching", "primary_metric": "f1",
-        "features": {"title": "text", "colour": "categorical", "size": "categorical", "price": "numeric", "image": "image"},
-        "classes": {"classes": [0, 1]}, "text_template": "{title}",
+        "task_id": task,
+        "type": "matching",
+        "track": "matching",
+        "primary_metric": "f1",
+        "features": {
+            "title": "text",
+            "colour": "categorical",
+            "size": "categorical",
+            "price": "numeric",
+            "image": "image",
+        },
+        "classes": {"classes": [0, 1]},
+        "text_template": "{title}",
     }
     (public / "card.json").write_text(json.dumps(card))
-    for name, maker in (("image", lambda r: design[r["_model"]] + 0.3 * rng.normal(size=DIM)), ("text", lambda r: rng.normal(size=DIM))):
+    for name, maker in (
+        ("image", lambda r: design[r["_model"]] + 0.3 * rng.normal(size=DIM)),
+        ("text", lambda r: rng.normal(size=DIM)),
+    ):
         rows = [("left", r["id"]) for r in left] + [("right", r["id"]) for r in right]
         write_embedding(emb / f"{name}.parquet", rows, _unit(np.stack([maker(r) for r in left + right])))
     return public, emb

@@ -31,7 +31,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 DIGITS = 4  # scores as shown to people
 CSV_DIGITS = 6
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-POLICY_TEXT = {"best-public": "each team's best public submission per task (ties: the earlier one)", "last": "each team's last submission per task"}
+POLICY_TEXT = {
+    "best-public": "each team's best public submission per task (ties: the earlier one)",
+    "last": "each team's last submission per task",
+}
 
 
 # --- formatting and escaping ------------------------------------------------------------------------
@@ -78,7 +81,13 @@ def csv_cell(value: object) -> str:
 def json_for_script(data: object) -> str:
     """JSON that cannot close its <script> element or open a comment."""
     text = data if isinstance(data, str) else json.dumps(data, sort_keys=True, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 # --- the view: what every format shows ----------------------------------------------------------------
@@ -127,37 +136,63 @@ def build_view(result: LeaderboardResult) -> View:
             track["rows"].append(team_row)
             by_team[(r["track"], r["team"])] = team_row
         else:
-            by_team[(r["track"], r["team"])]["cells"].append({
-                "task": r["task"],
-                "missing": bool(r["missing"]),
-                "text": "missing" if r["missing"] else fmt(r["private"] if result.closed else r["public"]),
-                "public": fmt(r["public"]),
-                "sort": "" if r["missing"] else fmt(r["private"] if result.closed else r["public"], 12),
-                "submission_id": r["submission_id"] or "",
-            })
+            by_team[(r["track"], r["team"])]["cells"].append(
+                {
+                    "task": r["task"],
+                    "missing": bool(r["missing"]),
+                    "text": "missing" if r["missing"] else fmt(r["private"] if result.closed else r["public"]),
+                    "public": fmt(r["public"]),
+                    "sort": "" if r["missing"] else fmt(r["private"] if result.closed else r["public"], 12),
+                    "submission_id": r["submission_id"] or "",
+                }
+            )
     tasks = []
     for t in result.tasks:
         entries = [r for r in rows if r["level"] == "task" and r["task"] == t.task and not r["missing"]]
         key = "private" if result.closed else "public"
         entries.sort(key=lambda r: (-(r[key] if r[key] is not None else -1.0), r["submitted_at"] or "", r["team"]))
-        tasks.append({
-            "task": t.task, "title": t.title, "metric": t.metric, "track": t.track, "type": t.task_type,
-            "rows": [{
-                "place": i + 1, "team": r["team"], "baseline": r["baseline"],
-                "public": fmt(r["public"]), "public_sort": fmt(r["public"], 12),
-                "private": fmt(r["private"]), "private_sort": fmt(r["private"], 12),
-                "gap": fmt_signed(r["gap"]), "gap_sort": fmt(r["gap"], 12),
-                "submission_id": r["submission_id"] or "", "submitted_at": r["submitted_at"] or "",
-            } for i, r in enumerate(entries)],
-        })
+        tasks.append(
+            {
+                "task": t.task,
+                "title": t.title,
+                "metric": t.metric,
+                "track": t.track,
+                "type": t.task_type,
+                "rows": [
+                    {
+                        "place": i + 1,
+                        "team": r["team"],
+                        "baseline": r["baseline"],
+                        "public": fmt(r["public"]),
+                        "public_sort": fmt(r["public"], 12),
+                        "private": fmt(r["private"]),
+                        "private_sort": fmt(r["private"], 12),
+                        "gap": fmt_signed(r["gap"]),
+                        "gap_sort": fmt(r["gap"], 12),
+                        "submission_id": r["submission_id"] or "",
+                        "submitted_at": r["submitted_at"] or "",
+                    }
+                    for i, r in enumerate(entries)
+                ],
+            }
+        )
     d = result.diff
     diff = {
         "previous": d.previous,
         "new_entries": d.new_entries,
         "dropped": d.dropped,
         "rank_changes": d.rank_changes,
-        "score_changes": [c | {"before_text": fmt(c["before"]) or "none", "after_text": fmt(c["after"]) or "none",
-                               "delta": fmt_signed(c["after"] - c["before"]) if c["after"] is not None and c["before"] is not None else ""} for c in d.score_changes],
+        "score_changes": [
+            c
+            | {
+                "before_text": fmt(c["before"]) or "none",
+                "after_text": fmt(c["after"]) or "none",
+                "delta": fmt_signed(c["after"] - c["before"])
+                if c["after"] is not None and c["before"] is not None
+                else "",
+            }
+            for c in d.score_changes
+        ],
         "empty": d.empty,
     }
     p = result.snapshot.provenance
@@ -165,7 +200,10 @@ def build_view(result: LeaderboardResult) -> View:
         title=result.challenge,
         snapshot=result.snapshot.name,
         created_at=result.snapshot.created_at,
-        policy=POLICY_TEXT.get(p.get("params", {}).get("leaderboard", {}).get("policy", ""), str(p.get("params", {}).get("leaderboard", {}).get("policy", ""))),
+        policy=POLICY_TEXT.get(
+            p.get("params", {}).get("leaderboard", {}).get("policy", ""),
+            str(p.get("params", {}).get("leaderboard", {}).get("policy", "")),
+        ),
         closed=result.closed,
         tracks=list(tracks.values()),
         tasks=tasks,
@@ -187,7 +225,13 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
     teams = sorted({r["team"] for r in result.board.to_pylist()})
     colour = {team: PALETTE[i % len(PALETTE)] for i, team in enumerate(teams)}
     snapshots = [s.created_at for s in result.history]
-    layout = dict(yaxis_range=[0, 1.02], template="plotly_white", height=380, margin={"l": 60, "r": 20, "t": 60, "b": 60}, legend={"traceorder": "normal"})
+    layout = dict(
+        yaxis_range=[0, 1.02],
+        template="plotly_white",
+        height=380,
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        legend={"traceorder": "normal"},
+    )
     for track in view.tracks:
         name = track["name"]
         series: dict[str, tuple[bool, list, list]] = {}
@@ -200,8 +244,21 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
         fig = go.Figure()
         for team in sorted(series):
             base, xs, ys = series[team]
-            fig.add_trace(go.Scatter(x=xs, y=ys, name=team + (" (baseline)" if base else ""), mode="lines+markers", line={"dash": "dash" if base else "solid", "color": colour[team]}))
-        fig.update_layout(title=f"{name}: each team's track score (public) over snapshots", xaxis={"title": "snapshot (UTC)", "type": "category", "categoryorder": "array", "categoryarray": snapshots}, yaxis_title="mean primary metric", **layout)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    name=team + (" (baseline)" if base else ""),
+                    mode="lines+markers",
+                    line={"dash": "dash" if base else "solid", "color": colour[team]},
+                )
+            )
+        fig.update_layout(
+            title=f"{name}: each team's track score (public) over snapshots",
+            xaxis={"title": "snapshot (UTC)", "type": "category", "categoryorder": "array", "categoryarray": snapshots},
+            yaxis_title="mean primary metric",
+            **layout,
+        )
         out.append({"id": f"plot-history-{name}", "title": f"{name}: score over snapshots", "json": _figure_json(fig)})
 
         fig = go.Figure()
@@ -209,8 +266,20 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
         for row in track["rows"]:
             cells = {c["task"]: c for c in row["cells"]}
             ys = [None if cells[t]["missing"] else float(cells[t]["sort"]) for t in tasks]
-            fig.add_trace(go.Bar(x=tasks, y=ys, name=row["team"] + (" (baseline)" if row["baseline"] else ""), marker={"color": colour[row["team"]], "pattern": {"shape": "/" if row["baseline"] else ""}}))
-        fig.update_layout(title=f"{name}: per-task {final} scores of the selected submissions (gaps: missing)", barmode="group", yaxis_title="primary metric", **layout)
+            fig.add_trace(
+                go.Bar(
+                    x=tasks,
+                    y=ys,
+                    name=row["team"] + (" (baseline)" if row["baseline"] else ""),
+                    marker={"color": colour[row["team"]], "pattern": {"shape": "/" if row["baseline"] else ""}},
+                )
+            )
+        fig.update_layout(
+            title=f"{name}: per-task {final} scores of the selected submissions (gaps: missing)",
+            barmode="group",
+            yaxis_title="primary metric",
+            **layout,
+        )
         out.append({"id": f"plot-tasks-{name}", "title": f"{name}: per-task scores", "json": _figure_json(fig)})
     return out
 
@@ -245,7 +314,11 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def render_markdown(view: View) -> str:
-    text = _env(False).get_template("leaderboard.md.j2").render(v=view, provenance_json=json.dumps(view.provenance, indent=2, sort_keys=True, ensure_ascii=False))
+    text = (
+        _env(False)
+        .get_template("leaderboard.md.j2")
+        .render(v=view, provenance_json=json.dumps(view.provenance, indent=2, sort_keys=True, ensure_ascii=False))
+    )
     return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
 
 
@@ -311,7 +384,11 @@ def write_latest(result: LeaderboardResult, leaderboard_root: Path) -> list[Path
     write_parquet(result.board, tmp)
     tmp.replace(parquet)
     paths.append(parquet)
-    for ext, text in (("csv", render_csv(result.board)), ("md", render_markdown(view)), ("html", render_html(view, plots(result, view)))):
+    for ext, text in (
+        ("csv", render_csv(result.board)),
+        ("md", render_markdown(view)),
+        ("html", render_html(view, plots(result, view))),
+    ):
         path = root / f"{LATEST}.{ext}"
         atomic_write_bytes(path, text.encode("utf-8"))
         paths.append(path)

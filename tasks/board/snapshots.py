@@ -83,7 +83,9 @@ def _write_snapshot(folder: Path, snapshot: Snapshot) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{snapshot.name}.parquet"
     tmp = folder / f".{snapshot.name}.{os.getpid()}.tmp"
-    table = snapshot.board.replace_schema_metadata({PROVENANCE_KEY: json.dumps(snapshot.provenance, sort_keys=True).encode()})
+    table = snapshot.board.replace_schema_metadata(
+        {PROVENANCE_KEY: json.dumps(snapshot.provenance, sort_keys=True).encode()}
+    )
     pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
     try:
         os.link(tmp, final)  # fails if a snapshot of that name exists
@@ -122,23 +124,38 @@ def diff_boards(current: pa.Table, previous: pa.Table | None, previous_name: str
     diff = BoardDiff(previous_name)
     if previous is None:
         return diff
+
     def rows(board: pa.Table) -> dict:
         return {(r["track"], r["team"], r["task"]): r for r in board.to_pylist()}
+
     now, before = rows(current), rows(previous)
     for key in sorted(now, key=_key_order):
         r = now[key]
         old = before.get(key)
         if r["level"] == "track":
             if old is None:
-                diff.new_entries.append({"track": r["track"], "team": r["team"], "baseline": r["baseline"], "rank": r["rank"]})
+                diff.new_entries.append(
+                    {"track": r["track"], "team": r["team"], "baseline": r["baseline"], "rank": r["rank"]}
+                )
                 continue
             if r["rank"] != old["rank"] and not r["baseline"]:
-                diff.rank_changes.append({"track": r["track"], "team": r["team"], "before": old["rank"], "after": r["rank"]})
+                diff.rank_changes.append(
+                    {"track": r["track"], "team": r["team"], "before": old["rank"], "after": r["rank"]}
+                )
         if old is None:
             continue
         for column in ("public", "private"):
             if not _same(r[column], old[column]):
-                diff.score_changes.append({"track": r["track"], "team": r["team"], "task": r["task"], "column": column, "before": old[column], "after": r[column]})
+                diff.score_changes.append(
+                    {
+                        "track": r["track"],
+                        "team": r["team"],
+                        "task": r["task"],
+                        "column": column,
+                        "before": old[column],
+                        "after": r[column],
+                    }
+                )
     for key in sorted(before, key=_key_order):
         if key not in now and before[key]["level"] == "track":
             diff.dropped.append({"track": key[0], "team": key[1], "baseline": before[key]["baseline"]})
@@ -172,7 +189,11 @@ class LeaderboardResult:
     files: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
-        what = f"new snapshot {self.snapshot.name}" if self.created else f"nothing changed since snapshot {self.snapshot.name}"
+        what = (
+            f"new snapshot {self.snapshot.name}"
+            if self.created
+            else f"nothing changed since snapshot {self.snapshot.name}"
+        )
         return f"leaderboard: {what}; {len(self.history)} snapshot(s) in the history"
 
 
@@ -217,7 +238,12 @@ def update_leaderboard(
     created = last is None or last.provenance.get("digest") != digest
     if created:
         name = _snapshot_name(now, last.name if last else None)
-        provenance |= {"snapshot": name, "created_at": f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}Z", "previous": last.name if last else None, "digest": digest}
+        provenance |= {
+            "snapshot": name,
+            "created_at": f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}Z",
+            "previous": last.name if last else None,
+            "digest": digest,
+        }
         current = Snapshot(name, board, provenance)
         _write_snapshot(folder, current)
         paths = list_snapshots(folder)
@@ -230,7 +256,9 @@ def update_leaderboard(
     return LeaderboardResult(current.board, current, previous, history, diff, created, tasks, closed, challenge_name)
 
 
-def current_result(results_root: Path, leaderboard_root: Path, closed: bool, challenge_name: str) -> LeaderboardResult | None:
+def current_result(
+    results_root: Path, leaderboard_root: Path, closed: bool, challenge_name: str
+) -> LeaderboardResult | None:
     """The board as the last leaderboard stage left it (its newest snapshot), for showing it again."""
     paths = list_snapshots(Path(leaderboard_root) / SNAPSHOTS_DIR)
     if not paths or not (Path(results_root) / SCORES).is_file():
@@ -261,10 +289,17 @@ def code_identity(project_root: Path) -> dict:
     root = Path(project_root)
     h = hashlib.sha256()
     tasks_dir = Path(__file__).resolve().parents[1]
-    for path in sorted(p for p in tasks_dir.rglob("*") if p.is_file() and p.suffix in CODE_SUFFIXES and "__pycache__" not in p.parts):
+    for path in sorted(
+        p for p in tasks_dir.rglob("*") if p.is_file() and p.suffix in CODE_SUFFIXES and "__pycache__" not in p.parts
+    ):
         h.update(path.relative_to(tasks_dir).as_posix().encode() + b"\0" + path.read_bytes())
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=20).stdout.strip() or "unknown"
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=20
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"mmtc": __version__, "git_commit": commit, "code_sha256": h.hexdigest()}
@@ -274,8 +309,16 @@ def weights_identity(project_root: Path) -> dict:
     """The CLIP weights in use, as resolved by the embed stage; `absent` when it has not run."""
     path = Path(project_root) / WEIGHTS_IDENTITY
     if not path.is_file():
-        return {"status": "absent", "file": WEIGHTS_IDENTITY.as_posix(), "note": "the embed stage has not resolved weights; baselines may not use them"}
+        return {
+            "status": "absent",
+            "file": WEIGHTS_IDENTITY.as_posix(),
+            "note": "the embed stage has not resolved weights; baselines may not use them",
+        }
     try:
-        return {"status": "resolved", "file": WEIGHTS_IDENTITY.as_posix(), "identity": json.loads(path.read_text(encoding="utf-8"))}
+        return {
+            "status": "resolved",
+            "file": WEIGHTS_IDENTITY.as_posix(),
+            "identity": json.loads(path.read_text(encoding="utf-8")),
+        }
     except (OSError, ValueError):
         return {"status": "unknown", "file": WEIGHTS_IDENTITY.as_posix(), "note": "weights.json is not valid JSON"}

@@ -46,7 +46,9 @@ def sha256_tree(root: Path) -> str:
 
 def write_json(path: Path, data: object) -> None:
     """Sorted keys and a trailing newline, so equal content gives equal bytes."""
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode())
+    atomic_write_bytes(
+        path, (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
+    )
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -40,7 +40,14 @@ ENCODINGS = {
     "latin1": "latin-1",
     "iso-8859-1": "latin-1",
 }
-FORMATS_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS_BY_SUFFIX = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
 
 
 def to_snake_case(name: str) -> str:
@@ -68,7 +75,9 @@ class ColumnSpec(Strict):
     @classmethod
     def _snake(cls, v: str | None) -> str | None:
         if v is not None and not SNAKE_CASE.match(v):
-            raise ValueError(f"name '{v}' is not snake_case (lower-case letters, digits and single underscores, e.g. '{to_snake_case(v)}')")
+            raise ValueError(
+                f"name '{v}' is not snake_case (lower-case letters, digits and single underscores, e.g. '{to_snake_case(v)}')"
+            )
         return v
 
 
@@ -109,7 +118,9 @@ class FileSpec(Strict):
         if self.format is None:
             fmt = FORMATS_BY_SUFFIX.get(Path(self.path).suffix.lower())
             if fmt is None:
-                raise ValueError(f"cannot tell the format of '{self.path}' from its suffix; add `format: csv|tsv|jsonl|parquet`")
+                raise ValueError(
+                    f"cannot tell the format of '{self.path}' from its suffix; add `format: csv|tsv|jsonl|parquet`"
+                )
             object.__setattr__(self, "format", fmt)
         return self
 
@@ -170,13 +181,17 @@ class TaskManifest(Strict):
     def _consistent(self) -> "TaskManifest":
         allowed = PRIMARY_METRICS[self.type]
         if self.primary_metric not in allowed:
-            raise ValueError(f"primary_metric '{self.primary_metric}' is not defined for {self.type.value} tasks. Fix: use one of {', '.join(allowed)}")
+            raise ValueError(
+                f"primary_metric '{self.primary_metric}' is not defined for {self.type.value} tasks. Fix: use one of {', '.join(allowed)}"
+            )
         layouts = RECORD_FILES[self.type]
         if self.type is TaskType.matching:
             layouts = tuple(rec + pairs for rec in layouts for pairs in PAIR_FILES)
         if not any(set(layout) == set(self.files) for layout in layouts):
             options = " or ".join("{" + ", ".join(layout) + "}" for layout in layouts)
-            raise ValueError(f"files {sorted(self.files)} do not fit a {self.type.value} task. Fix: under `files:` name exactly {options}")
+            raise ValueError(
+                f"files {sorted(self.files)} do not fit a {self.type.value} task. Fix: under `files:` name exactly {options}"
+            )
         if self.label_mapping and self.type is TaskType.matching:
             bad = {k: v for k, v in self.label_mapping.items() if v not in (0, 1)}
             if bad:
@@ -203,16 +218,36 @@ def validation_error(exc: ValidationError, task: str | None, file: str) -> Input
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "enum" and first["loc"][-1] == "role":
         roles = ", ".join(r.value for r in Role)
-        return InputError(problem=f"{loc}: unknown role {first['input']!r}", fix=f"use one of: {roles}", task=task, file=file, column=column)
+        return InputError(
+            problem=f"{loc}: unknown role {first['input']!r}",
+            fix=f"use one of: {roles}",
+            task=task,
+            file=file,
+            column=column,
+        )
     if first["type"] == "missing":
-        return InputError(problem=f"required field '{loc}' is missing", fix=f"add '{loc}' to {file}", task=task, file=file, column=column)
+        return InputError(
+            problem=f"required field '{loc}' is missing",
+            fix=f"add '{loc}' to {file}",
+            task=task,
+            file=file,
+            column=column,
+        )
     if first["type"] == "extra_forbidden":
-        return InputError(problem=f"unknown field '{loc}'", fix="remove it or check its spelling against the task.yaml reference in the README", task=task, file=file, column=column)
+        return InputError(
+            problem=f"unknown field '{loc}'",
+            fix="remove it or check its spelling against the task.yaml reference in the README",
+            task=task,
+            file=file,
+            column=column,
+        )
     more = f" ({len(exc.errors()) - 1} more problem(s) after this one)" if len(exc.errors()) > 1 else ""
     if ". Fix: " in msg:  # whole-manifest rules carry their own fix
         problem, fix = msg.split(". Fix: ", 1)
         return InputError(problem=f"{problem}{more}", fix=fix, task=task, file=file, column=column)
-    return InputError(problem=f"{loc}: {msg}{more}", fix=f"correct '{loc}' in {file}", task=task, file=file, column=column)
+    return InputError(
+        problem=f"{loc}: {msg}{more}", fix=f"correct '{loc}' in {file}", task=task, file=file, column=column
+    )
 
 
 def load_manifest(task_dir: Path) -> TaskManifest:
@@ -221,20 +256,37 @@ def load_manifest(task_dir: Path) -> TaskManifest:
     path = task_dir / "task.yaml"
     guess = task_dir.name
     if not path.is_file():
-        raise InputError(problem=f"no manifest in {task_dir}", fix="add a task.yaml describing the files and column roles (see README, 'Adding a task')", task=guess, file="task.yaml")
+        raise InputError(
+            problem=f"no manifest in {task_dir}",
+            fix="add a task.yaml describing the files and column roles (see README, 'Adding a task')",
+            task=guess,
+            file="task.yaml",
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(problem=f"not valid YAML: {exc}", fix="fix the YAML syntax", task=guess, file="task.yaml") from None
+        raise InputError(
+            problem=f"not valid YAML: {exc}", fix="fix the YAML syntax", task=guess, file="task.yaml"
+        ) from None
     if not isinstance(data, dict):
-        raise InputError(problem="the manifest is not a mapping", fix="write task.yaml as `key: value` lines", task=guess, file="task.yaml")
+        raise InputError(
+            problem="the manifest is not a mapping",
+            fix="write task.yaml as `key: value` lines",
+            task=guess,
+            file="task.yaml",
+        )
     task = data.get("id") if isinstance(data.get("id"), str) else guess
     try:
         manifest = TaskManifest.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, task, "task.yaml") from None
     if manifest.id != task_dir.name:
-        raise InputError(problem=f"manifest id '{manifest.id}' differs from its folder name '{task_dir.name}'", fix=f"rename the folder to '{manifest.id}' or change id", task=manifest.id, file="task.yaml")
+        raise InputError(
+            problem=f"manifest id '{manifest.id}' differs from its folder name '{task_dir.name}'",
+            fix=f"rename the folder to '{manifest.id}' or change id",
+            task=manifest.id,
+            file="task.yaml",
+        )
     _check_roles(manifest)
     return manifest
 
@@ -253,20 +305,40 @@ def _check_roles(m: TaskManifest) -> None:
             for role in PAIR_ROLES:
                 found = spec.raw_by_role(role)
                 if len(found) != 1:
-                    refuse(f"a pairs file needs exactly one '{role.value}' column, found {len(found)}", f"mark one column of {spec.path} with role {role.value}", found[1] if found else None)
+                    refuse(
+                        f"a pairs file needs exactly one '{role.value}' column, found {len(found)}",
+                        f"mark one column of {spec.path} with role {role.value}",
+                        found[1] if found else None,
+                    )
             for raw, col in spec.columns.items():
                 if col.role not in PAIR_ROLES and col.role is not Role.ignore:
-                    refuse(f"role '{col.role.value}' is not allowed in a pairs file", "pairs files hold left_id, right_id, label; mark other columns ignore", raw)
+                    refuse(
+                        f"role '{col.role.value}' is not allowed in a pairs file",
+                        "pairs files hold left_id, right_id, label; mark other columns ignore",
+                        raw,
+                    )
             continue
         if len(ids) != 1:
-            refuse(f"a records file needs exactly one 'id' column, found {len(ids)}", f"mark exactly one column of {spec.path} with role id", ids[1] if len(ids) > 1 else None)
+            refuse(
+                f"a records file needs exactly one 'id' column, found {len(ids)}",
+                f"mark exactly one column of {spec.path} with role id",
+                ids[1] if len(ids) > 1 else None,
+            )
         needs_label = m.type is TaskType.classification
         if needs_label and len(labels) == 0:
             refuse("no column has role 'label'", f"mark the target column of {spec.path} with role label")
         if len(labels) > 1:
-            refuse(f"{len(labels)} columns have role 'label': {', '.join(labels)}", "keep one label column; give the others role ignore or a feature role", labels[1])
+            refuse(
+                f"{len(labels)} columns have role 'label': {', '.join(labels)}",
+                "keep one label column; give the others role ignore or a feature role",
+                labels[1],
+            )
         if not needs_label and labels:
-            refuse("records of a matching task carry no label", "labels of a matching task belong in the pairs file; mark this column ignore", labels[0])
+            refuse(
+                "records of a matching task carry no label",
+                "labels of a matching task belong in the pairs file; mark this column ignore",
+                labels[0],
+            )
         for raw, col in spec.columns.items():
             if col.role in (Role.left_id, Role.right_id):
                 refuse(f"role '{col.role.value}' belongs in a pairs file", "use id for the record id", raw)
@@ -276,14 +348,26 @@ def _check_roles(m: TaskManifest) -> None:
                 continue
             name = spec.clean_name(raw)
             if name in RESERVED_NAMES:
-                refuse(f"clean name '{name}' is reserved", f"give it another name with `name:` (reserved: {', '.join(sorted(RESERVED_NAMES))})", raw)
+                refuse(
+                    f"clean name '{name}' is reserved",
+                    f"give it another name with `name:` (reserved: {', '.join(sorted(RESERVED_NAMES))})",
+                    raw,
+                )
             if name in seen:
-                refuse(f"columns '{seen[name]}' and '{raw}' both become '{name}'", "give one of them a distinct `name:`", raw)
+                refuse(
+                    f"columns '{seen[name]}' and '{raw}' both become '{name}'",
+                    "give one of them a distinct `name:`",
+                    raw,
+                )
             seen[name] = raw
     if m.type is TaskType.matching:
         left, right = (feature_schema(m.files[s]) for s in ("left", "right"))
         if left != right:
-            differ = ", ".join(f"{name} ({left.get(name, Role.ignore).value} on the left, {right.get(name, Role.ignore).value} on the right)" for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name))
+            differ = ", ".join(
+                f"{name} ({left.get(name, Role.ignore).value} on the left, {right.get(name, Role.ignore).value} on the right)"
+                for name in sorted(set(left) | set(right))
+                if left.get(name) != right.get(name)
+            )
             raise InputError(
                 problem=f"left and right records must have the same clean feature columns and roles; they differ in {differ}",
                 fix="map both files' raw columns to the same clean names and roles (use `name:`), or mark extras ignore",
@@ -294,9 +378,18 @@ def _check_roles(m: TaskManifest) -> None:
         pairs = [("train", "test")] if m.type is TaskType.classification else [("train_pairs", "test_pairs")]
         for a, b in pairs:
             if m.type is TaskType.classification and feature_schema(m.files[a]) != feature_schema(m.files[b]):
-                raise InputError(problem="the given train and test files have different clean feature columns", fix="map both to the same names and roles", task=m.id, file="task.yaml (files.train / files.test)")
+                raise InputError(
+                    problem="the given train and test files have different clean feature columns",
+                    fix="map both to the same names and roles",
+                    task=m.id,
+                    file="task.yaml (files.train / files.test)",
+                )
 
 
 def feature_schema(spec: FileSpec) -> dict[str, Role]:
     """Clean feature name -> role, in manifest order."""
-    return {spec.clean_name(raw): c.role for raw, c in spec.columns.items() if c.role in (Role.text, Role.numeric, Role.categorical, Role.image)}
+    return {
+        spec.clean_name(raw): c.role
+        for raw, c in spec.columns.items()
+        if c.role in (Role.text, Role.numeric, Role.categorical, Role.image)
+    }

@@ -36,8 +36,12 @@ class IngestParams(Strict):
     test_fraction: float = Field(gt=0, lt=1)
     public_fraction: float = Field(gt=0, lt=1, description="share of the test set scored on the public board")
     na_values: list[str]
-    max_bad_image_share: float = Field(ge=0, le=1, description="share of rows whose image may be missing or unreadable; 0 refuses any")
-    max_group_share: float = Field(gt=0, le=1, description="matching: refuse a split when one connected group of pairs is larger than this share")
+    max_bad_image_share: float = Field(
+        ge=0, le=1, description="share of rows whose image may be missing or unreadable; 0 refuses any"
+    )
+    max_group_share: float = Field(
+        gt=0, le=1, description="matching: refuse a split when one connected group of pairs is larger than this share"
+    )
 
 
 class OrchestrationParams(Strict):
@@ -55,27 +59,47 @@ class NightlyParams(Strict):
     inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
     commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
     push: bool = Field(description="dvc push after the commit")
+
+
 class ClipParams(Strict):
     """Which CLIP weights to use, and what to do when they cannot be had."""
 
     model: str = Field(description="open_clip model config name, e.g. ViT-B-32 (or one of tasks/model_configs)")
-    pretrained: str | None = Field(description="an open_clip pretrained tag (e.g. laion2b_s34b_b79k) or a path to a local checkpoint; null = random init on purpose")
-    if_unavailable: Literal["random-init", "fail"] = Field(description="when the weights are not cached and cannot be downloaded")
+    pretrained: str | None = Field(
+        description="an open_clip pretrained tag (e.g. laion2b_s34b_b79k) or a path to a local checkpoint; null = random init on purpose"
+    )
+    if_unavailable: Literal["random-init", "fail"] = Field(
+        description="when the weights are not cached and cannot be downloaded"
+    )
     seed: int = Field(default=0, description="seed of the random init, when it is used")
-    offline: Literal["auto"] | bool = Field(default="auto", description="true: never touch the network; auto: offline when HF_HUB_OFFLINE is set or the hub is unreachable")
-    weights_dir: str | None = Field(default=None, description="download/cache folder for weights; null = the Hugging Face cache")
+    offline: Literal["auto"] | bool = Field(
+        default="auto",
+        description="true: never touch the network; auto: offline when HF_HUB_OFFLINE is set or the hub is unreachable",
+    )
+    weights_dir: str | None = Field(
+        default=None, description="download/cache folder for weights; null = the Hugging Face cache"
+    )
 
 
 class TextChoice(Strict):
     """Per task: which columns make the embedded text, and how they are joined."""
 
-    columns: list[str] | None = Field(default=None, description="feature columns (any role but image); default: the task's text columns; [] = no text embedding")
-    template: str | None = Field(default=None, description="str.format template over the columns, e.g. '{title} by {brand}'; default: the card's text_template, else 'name: value; ...'")
+    columns: list[str] | None = Field(
+        default=None,
+        description="feature columns (any role but image); default: the task's text columns; [] = no text embedding",
+    )
+    template: str | None = Field(
+        default=None,
+        description="str.format template over the columns, e.g. '{title} by {brand}'; default: the card's text_template, else 'name: value; ...'",
+    )
 
 
 class EmbedCacheParams(Strict):
     enabled: bool = True
-    dir: str = Field(default=".mmtc_cache/embeddings", description="content-addressed vectors; outside DVC outputs so that reruns keep it")
+    dir: str = Field(
+        default=".mmtc_cache/embeddings",
+        description="content-addressed vectors; outside DVC outputs so that reruns keep it",
+    )
 
 
 class EmbedParams(Strict):
@@ -83,8 +107,16 @@ class EmbedParams(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     image_batch_size: int = Field(default=64, gt=0)
     text_batch_size: int = Field(default=256, gt=0)
-    workers: Literal["auto"] | int = Field(default="auto", description="DataLoader processes decoding images while the model runs; auto: 1 on CPU (the model needs the cores), all cores but one on CUDA")
-    max_failed_share: float = Field(default=0.05, ge=0, le=1, description="per image column: share of rows with an image that may fail to decode before the stage fails")
+    workers: Literal["auto"] | int = Field(
+        default="auto",
+        description="DataLoader processes decoding images while the model runs; auto: 1 on CPU (the model needs the cores), all cores but one on CUDA",
+    )
+    max_failed_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="per image column: share of rows with an image that may fail to decode before the stage fails",
+    )
     text: dict[str, TextChoice] = Field(default_factory=dict, description="per-task text overrides")
     cache: EmbedCacheParams = EmbedCacheParams()
 
@@ -155,32 +187,71 @@ class TrainParams(Strict):
     thread_count: int = Field(-1, description="CatBoost CPU threads; -1 = all cores")
     # validation inside train (test labels are never read)
     validation: Literal["holdout", "cv"] = "holdout"
-    validation_fraction: float = Field(0.25, gt=0, lt=1, description="holdout: share of train (rows or pair groups) held out")
+    validation_fraction: float = Field(
+        0.25, gt=0, lt=1, description="holdout: share of train (rows or pair groups) held out"
+    )
     cv_folds: int = Field(3, ge=2)
-    final_model: Literal["refit", "folds"] = Field("refit", description="folds: the validated fold models averaged (cv) or the holdout model; refit: one model on all of train, its rounds scaled from validation")
+    final_model: Literal["refit", "folds"] = Field(
+        "refit",
+        description="folds: the validated fold models averaged (cv) or the holdout model; refit: one model on all of train, its rounds scaled from validation",
+    )
     # the Optuna study
     n_trials: int = Field(ge=1)
-    timeout_s: float | None = Field(None, gt=0, description="per task; the study stops at n_trials or timeout, whichever comes first")
-    storage: str | None = Field(None, description="None: in memory; else an Optuna RDB URL (sqlite:///..., postgresql://...) or journal:<path> for a journal file shared by workers")
+    timeout_s: float | None = Field(
+        None, gt=0, description="per task; the study stops at n_trials or timeout, whichever comes first"
+    )
+    storage: str | None = Field(
+        None,
+        description="None: in memory; else an Optuna RDB URL (sqlite:///..., postgresql://...) or journal:<path> for a journal file shared by workers",
+    )
     pruning: bool = True
     pruning_warmup_iterations: int = Field(50, ge=0)
     tpe_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
     search_space: dict[str, SearchDimension]
     # CatBoost
-    max_iterations: int = Field(ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count")
+    max_iterations: int = Field(
+        ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count"
+    )
     early_stopping_rounds: int = Field(ge=1)
-    default_iterations: int = Field(ge=1, description="iterations of the default-params baseline (CatBoost's own default is 1000)")
-    one_hot_max_size: int = Field(255, ge=1, description="categoricals with at most this many values are one-hot encoded instead of target statistics")
+    default_iterations: int = Field(
+        ge=1, description="iterations of the default-params baseline (CatBoost's own default is 1000)"
+    )
+    one_hot_max_size: int = Field(
+        255,
+        ge=1,
+        description="categoricals with at most this many values are one-hot encoded instead of target statistics",
+    )
     max_ctr_complexity: int = Field(1, ge=1)
-    border_count: int = Field(32, ge=1, le=65535, description="histogram bins per numeric feature; CatBoost's 254 costs ~7x the time on multiclass tasks")
+    border_count: int = Field(
+        32,
+        ge=1,
+        le=65535,
+        description="histogram bins per numeric feature; CatBoost's 254 costs ~7x the time on multiclass tasks",
+    )
     # features
-    text_features: Literal["bow", "catboost", "none"] = Field("bow", description="text columns as bag-of-words columns, as CatBoost text_features, or only through their embedding")
-    text_model: bool = Field(True, description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features")
-    bow_max_tokens: int = Field(100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size")
+    text_features: Literal["bow", "catboost", "none"] = Field(
+        "bow",
+        description="text columns as bag-of-words columns, as CatBoost text_features, or only through their embedding",
+    )
+    text_model: bool = Field(
+        True,
+        description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features",
+    )
+    bow_max_tokens: int = Field(
+        100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size"
+    )
     bow_min_count: int = Field(2, ge=1)
-    image_pca_dims: int = Field(16, ge=0, description="image embedding columns: PCA fitted on train; 0 keeps the whole vector")
-    text_pca_dims: int = Field(16, ge=0, description="text embedding columns: PCA fitted on train; 0 keeps the whole vector")
-    pair_vector_dims: int = Field(0, ge=0, description="matching: also give the element-wise product of both embeddings in this many PCA dims (0: cosines only)")
+    image_pca_dims: int = Field(
+        16, ge=0, description="image embedding columns: PCA fitted on train; 0 keeps the whole vector"
+    )
+    text_pca_dims: int = Field(
+        16, ge=0, description="text embedding columns: PCA fitted on train; 0 keeps the whole vector"
+    )
+    pair_vector_dims: int = Field(
+        0,
+        ge=0,
+        description="matching: also give the element-wise product of both embeddings in this many PCA dims (0: cosines only)",
+    )
 
 
 class Params(BaseModel):

@@ -64,18 +64,31 @@ def load_public(public_root: Path, tasks: list[str]) -> dict[str, PublicTask]:
 # --- classification: OneR ---------------------------------------------------------------------------
 
 
-def _rule_columns(train: pd.DataFrame, test: pd.DataFrame, t: PublicTask, wide: bool) -> dict[str, tuple[pd.Series, pd.Series]]:
+def _rule_columns(
+    train: pd.DataFrame, test: pd.DataFrame, t: PublicTask, wide: bool
+) -> dict[str, tuple[pd.Series, pd.Series]]:
     """Candidate single-feature keys: categoricals, numeric quartiles and, when wide, words of text."""
     keys = {}
     for col in t.features("categorical"):
         keys[col] = (train[col].astype("string").fillna(""), test[col].astype("string").fillna(""))
     for col in t.features("numeric"):
-        edges = np.unique(np.nanquantile(train[col].to_numpy(dtype=float), [0.25, 0.5, 0.75])) if train[col].notna().any() else np.array([])
-        keys[f"{col} quartile"] = tuple(pd.Series(np.digitize(df[col].to_numpy(dtype=float), edges)).astype(str).where(df[col].notna().to_numpy(), "") for df in (train, test))
+        edges = (
+            np.unique(np.nanquantile(train[col].to_numpy(dtype=float), [0.25, 0.5, 0.75]))
+            if train[col].notna().any()
+            else np.array([])
+        )
+        keys[f"{col} quartile"] = tuple(
+            pd.Series(np.digitize(df[col].to_numpy(dtype=float), edges))
+            .astype(str)
+            .where(df[col].notna().to_numpy(), "")
+            for df in (train, test)
+        )
     if wide:
         for col in t.features("text"):
             for which, pick in (("first", 0), ("last", -1)):
-                keys[f"{col} {which} word"] = tuple(df[col].fillna("").str.lower().str.split().str[pick].fillna("") for df in (train, test))
+                keys[f"{col} {which} word"] = tuple(
+                    df[col].fillna("").str.lower().str.split().str[pick].fillna("") for df in (train, test)
+                )
     return keys
 
 
@@ -86,7 +99,12 @@ def one_rule(t: PublicTask, wide: bool) -> pd.DataFrame:
     best = (-1.0, "", None)
     for name, (k_train, k_test) in sorted(_rule_columns(train, test, t, wide).items()):
         frame = pd.DataFrame({"key": k_train.to_numpy(), "label": labels.to_numpy()})
-        counts = frame.groupby(["key", "label"]).size().reset_index(name="n").sort_values(["key", "n", "label"], ascending=[True, False, True])
+        counts = (
+            frame.groupby(["key", "label"])
+            .size()
+            .reset_index(name="n")
+            .sort_values(["key", "n", "label"], ascending=[True, False, True])
+        )
         support = frame.groupby("key").size()
         rule = counts.drop_duplicates("key").set_index("key")["label"]
         rule = rule[support.reindex(rule.index) >= MIN_RULE_SUPPORT]
@@ -132,7 +150,9 @@ def fuzzy_match(t: PublicTask, wide: bool) -> pd.DataFrame:
         if f1 > best:
             threshold, best = float(cut), f1
     s_test = similarity(test)
-    return pd.DataFrame({PAIR_ID: test[PAIR_ID].astype(str), LABEL: (s_test >= threshold).astype(int), SCORE: np.round(s_test, 6)})
+    return pd.DataFrame(
+        {PAIR_ID: test[PAIR_ID].astype(str), LABEL: (s_test >= threshold).astype(int), SCORE: np.round(s_test, 6)}
+    )
 
 
 def exact_title(t: PublicTask) -> pd.DataFrame:
@@ -172,7 +192,11 @@ def _majority(t: PublicTask, attempt: int, rng: np.random.Generator, noise: floa
 
 STRATEGIES = {"rules": _rules, "noisy-copy": _noisy, "broken-then-majority": _majority}
 # How each strategy writes its files, so that both formats travel the whole path.
-FORMATS = {"rules": {TaskType.classification: "csv", TaskType.matching: "parquet"}, "noisy-copy": {}, "broken-then-majority": {}}
+FORMATS = {
+    "rules": {TaskType.classification: "csv", TaskType.matching: "parquet"},
+    "noisy-copy": {},
+    "broken-then-majority": {},
+}
 
 
 def generate_demo_teams(
@@ -211,5 +235,16 @@ def generate_demo_teams(
                 else:
                     preds.to_csv(folder / f"{task}.csv", index=False)
             description = f"demo team ({plan.strategy}), attempt {attempt + 1}"
-            results.append(submit(folder, team, submissions_root=submissions_root, contracts=contracts, params=submit_params, name=f"attempt-{attempt + 1}", description=description, now=when))
+            results.append(
+                submit(
+                    folder,
+                    team,
+                    submissions_root=submissions_root,
+                    contracts=contracts,
+                    params=submit_params,
+                    name=f"attempt-{attempt + 1}",
+                    description=description,
+                    now=when,
+                )
+            )
     return results

@@ -118,18 +118,28 @@ class WeightsIdentity(BaseModel):
 def read_identity(path: Path) -> WeightsIdentity:
     path = Path(path)
     if not path.is_file():
-        raise InputError(problem=f"{path} not found: the weights in use are not resolved yet", fix="run `mmtc resolve-weights` first (`dvc repro` does)", file=str(path))
+        raise InputError(
+            problem=f"{path} not found: the weights in use are not resolved yet",
+            fix="run `mmtc resolve-weights` first (`dvc repro` does)",
+            file=str(path),
+        )
     try:
         return WeightsIdentity.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise InputError(problem=f"{path} is not a weights identity ({str(exc).splitlines()[0]})", fix="run `mmtc resolve-weights` to rewrite it", file=str(path)) from None
+        raise InputError(
+            problem=f"{path} is not a weights identity ({str(exc).splitlines()[0]})",
+            fix="run `mmtc resolve-weights` to rewrite it",
+            file=str(path),
+        ) from None
 
 
 def write_identity(identity: WeightsIdentity, path: Path) -> None:
     write_json(path, identity.model_dump(mode="json"))
 
 
-def check_matches_params(identity: WeightsIdentity, clip: ClipParams, path: Path | str = "data/embeddings/weights.json") -> None:
+def check_matches_params(
+    identity: WeightsIdentity, clip: ClipParams, path: Path | str = "data/embeddings/weights.json"
+) -> None:
     """The embed stage refuses a weights.json resolved for other params (a stale file)."""
     asked = (clip.model, clip.pretrained)
     if (identity.model, identity.pretrained) != asked or (identity.random_init and identity.seed != clip.seed):
@@ -151,14 +161,18 @@ def resolve_weights(clip: ClipParams, memo_dir: Path | None = None) -> WeightsId
     cfg = model_config(oc, clip.model)
     base = _base_identity(oc, clip.model, cfg)
     if clip.pretrained is None:
-        return _random_init(oc, clip, cfg, base, "embed.clip.pretrained is null (random init asked for)", memo_dir, warn=False)
+        return _random_init(
+            oc, clip, cfg, base, "embed.clip.pretrained is null (random init asked for)", memo_dir, warn=False
+        )
     tag_cfg = oc.pretrained.get_pretrained_cfg(clip.model, clip.pretrained)
     if tag_cfg:
         path, source, reason = _locate_tag(oc, tag_cfg, clip, offline)
         kind = "open_clip-tag"
     elif _looks_like_path(clip.pretrained):
         candidate = Path(clip.pretrained).expanduser()
-        path, source, reason = (candidate, None, None) if candidate.is_file() else (None, None, f"no checkpoint file at {candidate}")
+        path, source, reason = (
+            (candidate, None, None) if candidate.is_file() else (None, None, f"no checkpoint file at {candidate}")
+        )
         kind = "local-file"
     else:
         tags = oc.pretrained.list_pretrained_tags_by_model(clip.model)
@@ -225,7 +239,9 @@ def _weight_caches(clip: ClipParams) -> list[str]:
     """Where a tag's weights may appear: embed.clip.weights_dir, or the Hugging Face hub cache; and open_clip's URL cache."""
     if clip.weights_dir:
         return [clip.weights_dir]
-    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(os.environ.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub")
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub"
+    )
     return [hub, "~/.cache/clip"]
 
 
@@ -277,7 +293,12 @@ def _preprocess(oc, cfg: dict, tag_cfg: dict) -> dict:
 
 
 def _looks_like_path(value: str) -> bool:
-    return "/" in value or os.sep in value or value.startswith((".", "~")) or Path(value).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz"}
+    return (
+        "/" in value
+        or os.sep in value
+        or value.startswith((".", "~"))
+        or Path(value).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz"}
+    )
 
 
 def _locate_tag(oc, tag_cfg: dict, clip: ClipParams, offline: bool) -> tuple[Path | None, str, str | None]:
@@ -294,7 +315,10 @@ def _locate_tag(oc, tag_cfg: dict, clip: ClipParams, offline: bool) -> tuple[Pat
     if found is not None:
         return Path(found), source, None
     if offline:
-        print(f"CLIP weights: {source} is not cached and the network is off (HF_HUB_OFFLINE=1 or embed.clip.offline: true)", file=sys.stderr)
+        print(
+            f"CLIP weights: {source} is not cached and the network is off (HF_HUB_OFFLINE=1 or embed.clip.offline: true)",
+            file=sys.stderr,
+        )
         return None, source, NOT_CACHED
     if not _reachable(host):
         print(f"CLIP weights: {source} is not cached and {host} is unreachable", file=sys.stderr)
@@ -302,7 +326,10 @@ def _locate_tag(oc, tag_cfg: dict, clip: ClipParams, offline: bool) -> tuple[Pat
     try:
         path = oc.pretrained.download_pretrained(tag_cfg, cache_dir=clip.weights_dir)
     except Exception as exc:  # any download failure means: unavailable
-        print(f"CLIP weights: downloading {source} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''})", file=sys.stderr)
+        print(
+            f"CLIP weights: downloading {source} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''})",
+            file=sys.stderr,
+        )
         return None, source, NOT_CACHED
     return (Path(path), source, None) if path else (None, source, NOT_CACHED)
 
@@ -357,7 +384,9 @@ def _unavailable(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_
     return _random_init(oc, clip, cfg, base, f"{what} unavailable: {reason}", memo_dir, warn=True)
 
 
-def _random_init(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_dir: Path | None, warn: bool) -> WeightsIdentity:
+def _random_init(
+    oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_dir: Path | None, warn: bool
+) -> WeightsIdentity:
     import torch
 
     if warn:
@@ -403,7 +432,15 @@ def build_random_model(oc, name: str, seed: int, quick_gelu: bool):
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return oc.create_model(name, pretrained=None, load_weights=False, device="cpu", force_quick_gelu=quick_gelu, pretrained_image=False, pretrained_text=False)
+            return oc.create_model(
+                name,
+                pretrained=None,
+                load_weights=False,
+                device="cpu",
+                force_quick_gelu=quick_gelu,
+                pretrained_image=False,
+                pretrained_text=False,
+            )
     finally:
         quiet.setLevel(level)
 
@@ -475,7 +512,12 @@ def resolve_device(requested: str) -> str:
         return "cpu"
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
-        raise InputError(problem="embed.device is cuda but no CUDA device is visible", fix="set embed.device: auto (or cpu)", file="params.yaml", column="embed.device")
+        raise InputError(
+            problem="embed.device is cuda but no CUDA device is visible",
+            fix="set embed.device: auto (or cpu)",
+            file="params.yaml",
+            column="embed.device",
+        )
     return "cuda" if has_cuda else "cpu"
 
 
@@ -484,7 +526,9 @@ def compute_label(device: str) -> str:
     return "cuda-fp16-autocast" if device == "cuda" else "cpu-fp32"
 
 
-def load_encoder(identity: WeightsIdentity, clip: ClipParams, device: str = "cpu", memo_dir: Path | None = None) -> "ClipEncoder":
+def load_encoder(
+    identity: WeightsIdentity, clip: ClipParams, device: str = "cpu", memo_dir: Path | None = None
+) -> "ClipEncoder":
     """Exactly the weights `identity` names, on `device`, in eval mode. InputError when they changed
     or vanished since they were resolved."""
     import torch
@@ -492,19 +536,35 @@ def load_encoder(identity: WeightsIdentity, clip: ClipParams, device: str = "cpu
     oc = open_clip_module(offline=True)
     cfg = model_config(oc, identity.model)
     if _base_identity(oc, identity.model, cfg)["config_sha256"] != identity.config_sha256:
-        raise InputError(problem=f"the model config of {identity.model} changed since the weights were resolved", fix="run `mmtc resolve-weights` (`dvc repro` does)", file="data/embeddings/weights.json")
+        raise InputError(
+            problem=f"the model config of {identity.model} changed since the weights were resolved",
+            fix="run `mmtc resolve-weights` (`dvc repro` does)",
+            file="data/embeddings/weights.json",
+        )
     if identity.random_init:
         # The recorded digest describes the init of the torch and open_clip that drew it; with the same
         # versions the seeded init is the same (the tests check it), so it is not re-hashed here.
         if (identity.torch_version, identity.open_clip_version) != (torch.__version__, oc.__version__):
-            raise InputError(problem=f"weights.json records a random init drawn with torch {identity.torch_version} / open_clip {identity.open_clip_version}, not the installed ones", fix="run `mmtc resolve-weights` (`dvc repro` does)", file="data/embeddings/weights.json")
+            raise InputError(
+                problem=f"weights.json records a random init drawn with torch {identity.torch_version} / open_clip {identity.open_clip_version}, not the installed ones",
+                fix="run `mmtc resolve-weights` (`dvc repro` does)",
+                file="data/embeddings/weights.json",
+            )
         model = build_random_model(oc, identity.model, identity.seed or 0, identity.quick_gelu)
     else:
         path = locate_weights_file(identity, clip)
         if path is None:
-            raise InputError(problem=f"the weights file of {identity.label()} is gone since it was resolved", fix="run `mmtc resolve-weights` again (`dvc repro` does)", file="data/embeddings/weights.json")
+            raise InputError(
+                problem=f"the weights file of {identity.label()} is gone since it was resolved",
+                fix="run `mmtc resolve-weights` again (`dvc repro` does)",
+                file="data/embeddings/weights.json",
+            )
         if memo_sha256(path, memo_dir) != identity.sha256:
-            raise InputError(problem=f"{path} changed since the weights were resolved (sha256 differs)", fix="run `mmtc resolve-weights` again (`dvc repro` does)", file="data/embeddings/weights.json")
+            raise InputError(
+                problem=f"{path} changed since the weights were resolved (sha256 differs)",
+                fix="run `mmtc resolve-weights` again (`dvc repro` does)",
+                file="data/embeddings/weights.json",
+            )
         try:
             model = oc.create_model(
                 identity.model,
@@ -584,7 +644,9 @@ class ClipEncoder:
             tokens = tokens[:, : int(text_lengths(tokens).max())]  # on the host: no device sync per batch
         tokens = tokens.to(self.device, non_blocking=True)
         with torch.inference_mode(), self._autocast():
-            features = encode_text_trimmed(self.model, tokens, tokens.shape[1]) if trimmed else self.model.encode_text(tokens)
+            features = (
+                encode_text_trimmed(self.model, tokens, tokens.shape[1]) if trimmed else self.model.encode_text(tokens)
+            )
         return F.normalize(features.float(), dim=-1)
 
 
@@ -627,7 +689,11 @@ def encode_text_trimmed(model, tokens, length: int | None = None):
     x = model.ln_final(x)
     x = text_global_pool(x, text, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
     if model.text_projection is not None:
-        x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
+        x = (
+            model.text_projection(x)
+            if isinstance(model.text_projection, torch.nn.Linear)
+            else x @ model.text_projection
+        )
     return x
 
 

@@ -94,10 +94,17 @@ class EmbeddingCache:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        table = pa.table({"key": pa.array(keys, pa.string()), "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])})
+        table = pa.table(
+            {
+                "key": pa.array(keys, pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+            }
+        )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
-        atomic_write_bytes(self.folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet", sink.getvalue().to_pybytes())
+        atomic_write_bytes(
+            self.folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet", sink.getvalue().to_pybytes()
+        )
         if len(self.parts()) > CACHE_MAX_PARTS:
             self.compact()
 
@@ -117,7 +124,9 @@ class EmbeddingCache:
         merged = merged.take(pa.array(first))  # np.unique sorts: one row per key, in key order
         sink = pa.BufferOutputStream()
         pq.write_table(merged, sink, compression="zstd", row_group_size=4096)
-        atomic_write_bytes(self.folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet", sink.getvalue().to_pybytes())
+        atomic_write_bytes(
+            self.folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet", sink.getvalue().to_pybytes()
+        )
         for part in parts:
             part.unlink(missing_ok=True)
 
@@ -165,7 +174,11 @@ def text_spec(task_id: str, card: dict, choice: TextChoice | None) -> TextSpec |
             return None  # `columns: []`: no text embedding for this task
         unknown = [c for c in choice.columns if c not in usable]
         if unknown:
-            refuse(f"text columns {unknown} are not feature columns of {task_id}", f"choose from {', '.join(usable)}", f"{where}.columns")
+            refuse(
+                f"text columns {unknown} are not feature columns of {task_id}",
+                f"choose from {', '.join(usable)}",
+                f"{where}.columns",
+            )
         columns = list(dict.fromkeys(choice.columns))
     if choice is not None and choice.template is not None:
         template, source = choice.template, "params"
@@ -181,8 +194,16 @@ def text_spec(task_id: str, card: dict, choice: TextChoice | None) -> TextSpec |
             fields = [f"<{exc}>"]
         bad = [f for f in fields if f not in allowed]
         if bad or not fields:
-            place = f"{where}.template in params.yaml" if source == "params" else f"text_template in task.yaml (or override it with {where}.template)"
-            refuse(f"text template {template!r} names {bad or 'no column'}, not among the columns it may use", f"use only {', '.join('{' + c + '}' for c in allowed)} in {place}", f"{where}.template")
+            place = (
+                f"{where}.template in params.yaml"
+                if source == "params"
+                else f"text_template in task.yaml (or override it with {where}.template)"
+            )
+            refuse(
+                f"text template {template!r} names {bad or 'no column'}, not among the columns it may use",
+                f"use only {', '.join('{' + c + '}' for c in allowed)} in {place}",
+                f"{where}.template",
+            )
         columns = list(dict.fromkeys(fields))
     elif columns is None:
         columns = [name for name, role in features.items() if role == Role.text.value]
@@ -253,7 +274,9 @@ class FileReport:
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
             "seconds": round(self.seconds, 2),
-            "embedded_per_second": round(self.cache_misses / self.seconds, 1) if self.cache_misses and self.seconds > 0 else None,
+            "embedded_per_second": round(self.cache_misses / self.seconds, 1)
+            if self.cache_misses and self.seconds > 0
+            else None,
         }
 
 
@@ -281,16 +304,32 @@ class EmbedReport:
             "task": self.task_id,
             "device": self.device,
             "seconds": round(self.seconds, 2),
-            "cache": {"enabled": cache_enabled, "hits": self.cache_hits, "misses": self.cache_misses, "counted": "distinct items (content), not rows"},
+            "cache": {
+                "enabled": cache_enabled,
+                "hits": self.cache_hits,
+                "misses": self.cache_misses,
+                "counted": "distinct items (content), not rows",
+            },
             "files": {f"{f.stem}.parquet": f.run_stats() for f in self.files},
         }
 
     def summary(self) -> str:
         parts = []
         for f in self.files:
-            rate = f" in {f.seconds:.1f} s ({f.cache_misses / f.seconds:.1f}/s)" if f.cache_misses and f.seconds > 0 else ""
-            parts.append(f"{f.stem}: {f.rows} rows, {f.distinct} distinct, {f.cache_hits} from cache, {f.cache_misses} embedded{rate}" + (f", {f.failed} failed" if f.failed else ""))
-        return f"{self.task_id} [{self.weights.label()}; {compute_label(self.device)}] " + ("; ".join(parts) or "nothing to embed") + f" ({self.seconds:.1f} s)"
+            rate = (
+                f" in {f.seconds:.1f} s ({f.cache_misses / f.seconds:.1f}/s)"
+                if f.cache_misses and f.seconds > 0
+                else ""
+            )
+            parts.append(
+                f"{f.stem}: {f.rows} rows, {f.distinct} distinct, {f.cache_hits} from cache, {f.cache_misses} embedded{rate}"
+                + (f", {f.failed} failed" if f.failed else "")
+            )
+        return (
+            f"{self.task_id} [{self.weights.label()}; {compute_label(self.device)}] "
+            + ("; ".join(parts) or "nothing to embed")
+            + f" ({self.seconds:.1f} s)"
+        )
 
 
 def embed_task(
@@ -316,7 +355,12 @@ def embed_task(
     image_columns = [name for name, role in card["features"].items() if role == Role.image.value]
     spec = text_spec(task_id, card, params.text.get(task_id))
     if TEXT_EMBEDDING in image_columns and spec is not None:
-        raise InputError(problem=f"the image column '{TEXT_EMBEDDING}' would overwrite the text embedding file", fix="give the image column another clean name with `name:` in task.yaml", task=task_id, column=TEXT_EMBEDDING)
+        raise InputError(
+            problem=f"the image column '{TEXT_EMBEDDING}' would overwrite the text embedding file",
+            fix="give the image column another clean name with `name:` in task.yaml",
+            task=task_id,
+            column=TEXT_EMBEDDING,
+        )
     needed = list(dict.fromkeys(image_columns + (spec.columns if spec else [])))
     data = {t: pq.read_table(release / f"{t}.parquet", columns=[ID, *needed]) for t in tables}
 
@@ -334,21 +378,82 @@ def embed_task(
         cache = EmbeddingCache(cache_root, namespace, "image") if cache_root else None
         t0 = time.perf_counter()
         vectors, missing, decode_failures, stats = _vectors_for(
-            rows, weights.embed_dim, cache, lambda keys, values: embed_image_files(holder.get(), [release / v for v in values], keys, params.image_batch_size, params.workers, progress, f"{task_id} {column}"), read_failures
+            rows,
+            weights.embed_dim,
+            cache,
+            lambda keys, values: embed_image_files(
+                holder.get(),
+                [release / v for v in values],
+                keys,
+                params.image_batch_size,
+                params.workers,
+                progress,
+                f"{task_id} {column}",
+            ),
+            read_failures,
         )
-        column_failed = [i for i in range(len(rows.ids)) if rows.keys[i] is not None and (rows.keys[i] in decode_failures or i in read_failures)]
+        column_failed = [
+            i
+            for i in range(len(rows.ids))
+            if rows.keys[i] is not None and (rows.keys[i] in decode_failures or i in read_failures)
+        ]
         for i in column_failed:
-            failed.append({"table": rows.tables[i], "id": rows.ids[i], "column": column, "path": rows.values[i], "reason": read_failures.get(i) or decode_failures[rows.keys[i]]})
+            failed.append(
+                {
+                    "table": rows.tables[i],
+                    "id": rows.ids[i],
+                    "column": column,
+                    "path": rows.values[i],
+                    "reason": read_failures.get(i) or decode_failures[rows.keys[i]],
+                }
+            )
         with_value = sum(v is not None for v in rows.values)
-        reports.append(FileReport("image", column, len(rows.ids), with_value, int(missing.sum()), len(column_failed), stats["distinct"], stats["hits"], stats["misses"], time.perf_counter() - t0, {"column": column}))
+        reports.append(
+            FileReport(
+                "image",
+                column,
+                len(rows.ids),
+                with_value,
+                int(missing.sum()),
+                len(column_failed),
+                stats["distinct"],
+                stats["hits"],
+                stats["misses"],
+                time.perf_counter() - t0,
+                {"column": column},
+            )
+        )
         outputs[column] = (rows, vectors, missing)
     if spec is not None:
         rows = _text_rows(data, spec)
         cache = EmbeddingCache(cache_root, namespace, "text") if cache_root else None
         t0 = time.perf_counter()
-        vectors, missing, _, stats = _vectors_for(rows, weights.embed_dim, cache, lambda keys, values: (embed_text_list(holder.get(), values, keys, params.text_batch_size, progress, f"{task_id} text"), {}), {})
+        vectors, missing, _, stats = _vectors_for(
+            rows,
+            weights.embed_dim,
+            cache,
+            lambda keys, values: (
+                embed_text_list(holder.get(), values, keys, params.text_batch_size, progress, f"{task_id} text"),
+                {},
+            ),
+            {},
+        )
         detail = {"columns": spec.columns, "template": spec.template, "template_source": spec.source}
-        reports.append(FileReport("text", TEXT_EMBEDDING, len(rows.ids), sum(v is not None for v in rows.values), int(missing.sum()), 0, stats["distinct"], stats["hits"], stats["misses"], time.perf_counter() - t0, detail))
+        reports.append(
+            FileReport(
+                "text",
+                TEXT_EMBEDDING,
+                len(rows.ids),
+                sum(v is not None for v in rows.values),
+                int(missing.sum()),
+                0,
+                stats["distinct"],
+                stats["hits"],
+                stats["misses"],
+                time.perf_counter() - t0,
+                detail,
+            )
+        )
         outputs[TEXT_EMBEDDING] = (rows, vectors, missing)
 
     _check_failures(task_id, reports, failed, params.max_failed_share)
@@ -377,7 +482,12 @@ def _read_card(release: Path, task_id: str) -> dict:
 
     path = release / CARD
     if not path.is_file():
-        raise InputError(problem=f"no release at {release} (card.json missing)", fix=f"run `mmtc ingest {task_id}` first (`dvc repro` does)", task=task_id, file=str(path))
+        raise InputError(
+            problem=f"no release at {release} (card.json missing)",
+            fix=f"run `mmtc ingest {task_id}` first (`dvc repro` does)",
+            task=task_id,
+            file=str(path),
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -464,7 +574,12 @@ def _vectors_for(rows: Rows, dims: int, cache: EmbeddingCache | None, embed: Cal
         if vector is not None:
             vectors[i], missing[i] = vector, False
     failures = {**failures, **{k: "unreadable" for k in unreadable}}
-    return vectors, missing, failures, {"distinct": len(keys) + len(unreadable), "hits": len(found), "misses": len(todo)}
+    return (
+        vectors,
+        missing,
+        failures,
+        {"distinct": len(keys) + len(unreadable), "hits": len(found), "misses": len(todo)},
+    )
 
 
 # --- images --------------------------------------------------------------------------------------
@@ -489,7 +604,11 @@ class ImageFiles:
             with Image.open(self.paths[index]) as image:
                 return index, self.transform(image), None
         except Exception as exc:  # any decode failure is recorded for this item, not raised
-            return index, None, f"not a readable image ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+            return (
+                index,
+                None,
+                f"not a readable image ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+            )
 
 
 def collate_images(batch: list) -> tuple[list[int], Any, list[tuple[int, str]]]:
@@ -527,16 +646,32 @@ def image_loader(paths: list[Path], transform: Callable, batch_size: int, worker
     )
 
 
-def embed_image_files(encoder: ClipEncoder, paths: list[Path], keys: list[str], batch_size: int, workers: str | int, progress: bool = False, desc: str = "images") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def embed_image_files(
+    encoder: ClipEncoder,
+    paths: list[Path],
+    keys: list[str],
+    batch_size: int,
+    workers: str | int,
+    progress: bool = False,
+    desc: str = "images",
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """key -> vector for the files that decode, key -> reason for those that do not."""
     import torch
     from tqdm import tqdm
 
-    loader = image_loader(paths, encoder.transform, batch_size, decode_workers(workers, encoder.device), pin_memory=encoder.device == "cuda")
+    loader = image_loader(
+        paths,
+        encoder.transform,
+        batch_size,
+        decode_workers(workers, encoder.device),
+        pin_memory=encoder.device == "cuda",
+    )
     done: list[tuple[list[int], torch.Tensor]] = []
     failures: dict[str, str] = {}
     vectors: dict[str, np.ndarray] = {}
-    with tqdm(total=len(paths), desc=desc, unit="img", disable=not progress or None, mininterval=2, file=sys.stderr) as bar:
+    with tqdm(
+        total=len(paths), desc=desc, unit="img", disable=not progress or None, mininterval=2, file=sys.stderr
+    ) as bar:
         for indices, pixels, bad in loader:
             for i, reason in bad:
                 failures[keys[i]] = reason
@@ -559,14 +694,23 @@ def _collect(done: list, keys: list[str], vectors: dict[str, np.ndarray]) -> Non
 # --- texts ---------------------------------------------------------------------------------------
 
 
-def embed_text_list(encoder: ClipEncoder, texts: list[str], keys: list[str], batch_size: int, progress: bool = False, desc: str = "texts") -> dict[str, np.ndarray]:
+def embed_text_list(
+    encoder: ClipEncoder,
+    texts: list[str],
+    keys: list[str],
+    batch_size: int,
+    progress: bool = False,
+    desc: str = "texts",
+) -> dict[str, np.ndarray]:
     """key -> vector; texts are batched by token length so that little padding is computed."""
     from tqdm import tqdm
 
     tokens = encoder.tokenize(texts)
     order = np.argsort(text_lengths(tokens), kind="stable")
     out: list[tuple[np.ndarray, Any]] = []
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress or None, mininterval=2, file=sys.stderr) as bar:
+    with tqdm(
+        total=len(texts), desc=desc, unit="text", disable=not progress or None, mininterval=2, file=sys.stderr
+    ) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             out.append((batch, encoder.encode_tokens(tokens[batch])))
@@ -599,7 +743,10 @@ def _check_failures(task_id: str, reports: list[FileReport], failed: list[dict],
                 file=f"images of column '{report.stem}'",
                 column=report.stem,
             )
-        print(f"{task_id}: warning: {report.failed} of {report.with_value} images in '{report.stem}' could not be read; zero vectors, missing = true (see meta.json)", file=sys.stderr)
+        print(
+            f"{task_id}: warning: {report.failed} of {report.with_value} images in '{report.stem}' could not be read; zero vectors, missing = true (see meta.json)",
+            file=sys.stderr,
+        )
 
 
 def _output_table(rows: Rows, vectors: np.ndarray, missing: np.ndarray) -> pa.Table:
@@ -616,7 +763,16 @@ def _output_table(rows: Rows, vectors: np.ndarray, missing: np.ndarray) -> pa.Ta
     )
 
 
-def _meta(task_id, task_type, tables, weights: WeightsIdentity, device: str, reports: list[FileReport], failed: list[dict], params: EmbedParams) -> dict:
+def _meta(
+    task_id,
+    task_type,
+    tables,
+    weights: WeightsIdentity,
+    device: str,
+    reports: list[FileReport],
+    failed: list[dict],
+    params: EmbedParams,
+) -> dict:
     return {
         "task": task_id,
         "type": task_type.value,

@@ -44,9 +44,15 @@ def read_raw(task_dir: Path, task_id: str, key: str, spec: FileSpec, na_values: 
     path = Path(task_dir) / spec.path
     where = dict(task=task_id, file=spec.path)
     if not path.is_file():
-        raise InputError(problem="file not found", fix=f"add {spec.path} to the task folder, or correct files.{key}.path in task.yaml", **where)
+        raise InputError(
+            problem="file not found",
+            fix=f"add {spec.path} to the task folder, or correct files.{key}.path in task.yaml",
+            **where,
+        )
     if path.stat().st_size == 0:
-        raise InputError(problem="file is empty", fix="export the data again; an empty file cannot be ingested", **where)
+        raise InputError(
+            problem="file is empty", fix="export the data again; an empty file cannot be ingested", **where
+        )
     na = spec.na_values if spec.na_values is not None else na_values
     if spec.format in DELIMITERS:
         table = _read_delimited(path, spec, na, where)
@@ -65,7 +71,13 @@ def _check_columns(raw: RawTable, spec: FileSpec, task_id: str) -> None:
     names = raw.table.column_names
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise InputError(problem=f"the file has several columns named {dupes}", fix="give every column a distinct name in the file", task=task_id, file=spec.path, column=dupes[0])
+        raise InputError(
+            problem=f"the file has several columns named {dupes}",
+            fix="give every column a distinct name in the file",
+            task=task_id,
+            file=spec.path,
+            column=dupes[0],
+        )
     missing = [c for c in spec.columns if c not in names]
     if missing:
         close = ", ".join(repr(n) for n in names[:12])
@@ -127,7 +139,11 @@ def _read_delimited(path: Path, spec: FileSpec, na: list[str], where: dict) -> p
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "utf-8" in str(exc).lower():
             raise _utf8_error(path, where) from None
-        raise InputError(problem=f"cannot parse the file: {exc}", fix=f"check that it is a {spec.format.upper()} file with a header row", **where) from None
+        raise InputError(
+            problem=f"cannot parse the file: {exc}",
+            fix=f"check that it is a {spec.format.upper()} file with a header row",
+            **where,
+        ) from None
     if ragged:
         raise _ragged_error(path, spec, len(header), where)
     return table
@@ -140,7 +156,11 @@ def _read_header(path: Path, spec: FileSpec, where: dict) -> list[str]:
     except UnicodeDecodeError:
         raise _utf8_error(path, where) from None
     if not header or all(not h.strip() for h in header):
-        raise InputError(problem="the first line is empty; a header row is expected", fix="put the column names on the first line", **where)
+        raise InputError(
+            problem="the first line is empty; a header row is expected",
+            fix="put the column names on the first line",
+            **where,
+        )
     return header
 
 
@@ -231,7 +251,13 @@ def _read_jsonl_slow(path: Path, data: bytes, where: dict) -> pa.Table:
             continue
         records.append(obj)
     if bad:
-        raise InputError(problem=f"lines are not valid JSON objects ({reasons[0]})", fix="write one JSON object per line, e.g. {\"id\": 1, \"title\": \"...\"}", rows=bad, row_label="line", **where)
+        raise InputError(
+            problem=f"lines are not valid JSON objects ({reasons[0]})",
+            fix='write one JSON object per line, e.g. {"id": 1, "title": "..."}',
+            rows=bad,
+            row_label="line",
+            **where,
+        )
     columns: dict[str, list] = {}
     for i, obj in enumerate(records):
         for k in obj:
@@ -242,10 +268,20 @@ def _read_jsonl_slow(path: Path, data: bytes, where: dict) -> pa.Table:
     for name, values in columns.items():
         nested = [i for i, v in enumerate(values) if isinstance(v, (list, dict))]
         if nested:
-            raise InputError(problem="nested values (lists or objects) are not supported", fix="flatten the value into a string or separate columns", column=name, rows=[i + 1 for i in nested], row_label="line", **where)
+            raise InputError(
+                problem="nested values (lists or objects) are not supported",
+                fix="flatten the value into a string or separate columns",
+                column=name,
+                rows=[i + 1 for i in nested],
+                row_label="line",
+                **where,
+            )
         numbers = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
         if numbers:
-            arrays[name] = pa.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values], pa.float64())
+            arrays[name] = pa.array(
+                [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values],
+                pa.float64(),
+            )
         else:
             arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
     return pa.table(arrays)
@@ -258,8 +294,17 @@ def _read_parquet(path: Path, where: dict) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(problem=f"not a readable Parquet file ({exc})", fix="write the file again with pyarrow or pandas `to_parquet`", **where) from None
+        raise InputError(
+            problem=f"not a readable Parquet file ({exc})",
+            fix="write the file again with pyarrow or pandas `to_parquet`",
+            **where,
+        ) from None
     for field in table.schema:
         if not _is_scalar(field.type):
-            raise InputError(problem=f"column type {field.type} is not supported", fix="store it as text, number or a path", column=field.name, **where)
+            raise InputError(
+                problem=f"column type {field.type} is not supported",
+                fix="store it as text, number or a path",
+                column=field.name,
+                **where,
+            )
     return table.replace_schema_metadata(None)

@@ -56,7 +56,9 @@ def grouped_pair_split(groups: np.ndarray, labels: np.ndarray, fraction: float, 
     rng = np.random.default_rng(seed)
     unique, sizes = np.unique(groups, return_counts=True)
     has_positive = np.zeros(len(unique), dtype=bool)
-    positives_per_group = np.bincount(np.searchsorted(unique, groups), weights=labels.astype(float), minlength=len(unique))
+    positives_per_group = np.bincount(
+        np.searchsorted(unique, groups), weights=labels.astype(float), minlength=len(unique)
+    )
     has_positive[positives_per_group > 0] = True
     chosen = np.zeros(len(unique), dtype=bool)
     for stratum in (True, False):

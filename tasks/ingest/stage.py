@@ -59,7 +59,9 @@ class IngestReport:
 
     def summary(self) -> str:
         rows = ", ".join(f"{k} {v}" for k, v in self.rows.items())
-        return f"{self.task_id} ({self.task_type}): {rows}; {self.images} images" + (f", {self.bad_images} unusable" if self.bad_images else "")
+        return f"{self.task_id} ({self.task_type}): {rows}; {self.images} images" + (
+            f", {self.bad_images} unusable" if self.bad_images else ""
+        )
 
 
 def ingest_task(task_dir: Path, public_root: Path, private_root: Path, params: IngestParams) -> IngestReport:
@@ -173,7 +175,13 @@ def _ids(values: pa.Array, raw: RawTable, where: dict) -> pa.Array:
     dup = series.duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
-        raise InputError(problem=f"{series[dup].nunique()} ids occur more than once", fix="make ids unique (or drop the duplicate rows)", rows=raw.row_numbers(rows), values=series[dup].unique()[:5].tolist(), **where)
+        raise InputError(
+            problem=f"{series[dup].nunique()} ids occur more than once",
+            fix="make ids unique (or drop the duplicate rows)",
+            rows=raw.row_numbers(rows),
+            values=series[dup].unique()[:5].tolist(),
+            **where,
+        )
     return ids
 
 
@@ -211,7 +219,12 @@ def _class_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict)
     labels = pc.utf8_trim_whitespace(_as_text(values))
     empty = np.flatnonzero(pc.or_kleene(pc.is_null(labels), pc.equal(labels, "")).to_numpy(zero_copy_only=False))
     if len(empty):
-        raise InputError(problem=f"{len(empty)} rows have no label", fix="label them, or drop them from the file", rows=raw.row_numbers(empty), **where)
+        raise InputError(
+            problem=f"{len(empty)} rows have no label",
+            fix="label them, or drop them from the file",
+            rows=raw.row_numbers(empty),
+            **where,
+        )
     if not m.label_mapping:
         return labels
     mapping = {k: str(v) for k, v in m.label_mapping.items()}
@@ -219,7 +232,12 @@ def _class_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict)
     unmapped = [i for i, v in enumerate(as_list) if v not in mapping]
     if unmapped:
         missing = sorted({as_list[i] for i in unmapped})
-        raise InputError(problem=f"label values {missing[:10]} are not in label_mapping", fix="add them to label_mapping in task.yaml", rows=raw.row_numbers(unmapped), **where)
+        raise InputError(
+            problem=f"label values {missing[:10]} are not in label_mapping",
+            fix="add them to label_mapping in task.yaml",
+            rows=raw.row_numbers(unmapped),
+            **where,
+        )
     return pa.array([mapping[v] for v in as_list], pa.string())
 
 
@@ -230,7 +248,13 @@ def _match_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict)
     bad = [i for i, v in enumerate(as_list) if v is None or v.lower() not in lookup]
     if bad:
         found = sorted({str(as_list[i]) for i in bad})[:5]
-        raise InputError(problem="labels must be 0 or 1 (or values that label_mapping maps to 0/1)", fix="fix these labels or add them to label_mapping", rows=raw.row_numbers(bad), values=found, **where)
+        raise InputError(
+            problem="labels must be 0 or 1 (or values that label_mapping maps to 0/1)",
+            fix="fix these labels or add them to label_mapping",
+            rows=raw.row_numbers(bad),
+            values=found,
+            **where,
+        )
     return pa.array([lookup[v.lower()] for v in as_list], pa.int8())
 
 
@@ -323,32 +347,55 @@ class ImageCollector:
 # --- classification -------------------------------------------------------------------------
 
 
-def _prepare_classification(m: TaskManifest, records: dict[str, pa.Table], images: ImageCollector, params: IngestParams) -> Prepared:
+def _prepare_classification(
+    m: TaskManifest, records: dict[str, pa.Table], images: ImageCollector, params: IngestParams
+) -> Prepared:
     features = feature_schema(m.files[m.record_files()[0]])
     if m.given_split:
         train, test = records["train"], records["test"]
         overlap = set(train.column(ID).to_pylist()) & set(test.column(ID).to_pylist())
         if overlap:
-            raise InputError(problem=f"{len(overlap)} ids are in both train and test", fix="give test rows their own ids, or drop the repeated rows", task=m.id, file=m.files["test"].path, column=m.files["test"].raw_by_role(Role.id)[0], values=sorted(overlap)[:5])
+            raise InputError(
+                problem=f"{len(overlap)} ids are in both train and test",
+                fix="give test rows their own ids, or drop the repeated rows",
+                task=m.id,
+                file=m.files["test"].path,
+                column=m.files["test"].raw_by_role(Role.id)[0],
+                values=sorted(overlap)[:5],
+            )
         split = {"method": "given by the contribution (separate train and test files)"}
     else:
         data = records["data"]
         labels = data.column(LABEL).to_numpy(zero_copy_only=False)
         is_test = stratified_mask(labels, params.test_fraction, params.seed)
         train, test = data.filter(pa.array(~is_test)), data.filter(pa.array(is_test))
-        split = {"method": "stratified by label; a class with one row stays in train", "test_fraction": params.test_fraction}
+        split = {
+            "method": "stratified by label; a class with one row stays in train",
+            "test_fraction": params.test_fraction,
+        }
     unseen = sorted(set(pc.unique(test.column(LABEL)).to_pylist()) - set(pc.unique(train.column(LABEL)).to_pylist()))
     notes = [f"{len(unseen)} test classes never occur in train: {unseen[:5]}"] if unseen else []
     test_labels = test.column(LABEL).to_numpy(zero_copy_only=False)
     is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
-    hidden = pa.table({ID: test.column(ID), LABEL: test.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))})
+    hidden = pa.table(
+        {ID: test.column(ID), LABEL: test.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))}
+    )
     train = train.sort_by(ID)
     test = test.drop_columns([LABEL]).sort_by(ID)
     counts = pd.Series(train.column(LABEL).to_numpy(zero_copy_only=False)).value_counts()
-    classes = {"classes": sorted(set(counts.index) | set(test_labels.tolist())), "train_counts": {k: int(v) for k, v in sorted(counts.items())}}
-    split |= {"seed": params.seed, "public_fraction": params.public_fraction, "public_private": "stratified by label, seed + 1"}
+    classes = {
+        "classes": sorted(set(counts.index) | set(test_labels.tolist())),
+        "train_counts": {k: int(v) for k, v in sorted(counts.items())},
+    }
+    split |= {
+        "seed": params.seed,
+        "public_fraction": params.public_fraction,
+        "public_private": "stratified by label, seed + 1",
+    }
     duplicates = _duplicate_rows(train, test, list(features))
-    return Prepared({"train": train, "test": test}, hidden.sort_by(ID), features, images, split, duplicates, classes, notes)
+    return Prepared(
+        {"train": train, "test": test}, hidden.sort_by(ID), features, images, split, duplicates, classes, notes
+    )
 
 
 def _row_hashes(table: pa.Table, features: list[str]) -> np.ndarray:
@@ -370,7 +417,13 @@ def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> dic
 # --- matching -----------------------------------------------------------------------------
 
 
-def _prepare_matching(m: TaskManifest, raws: dict[str, RawTable], records: dict[str, pa.Table], images: ImageCollector, params: IngestParams) -> Prepared:
+def _prepare_matching(
+    m: TaskManifest,
+    raws: dict[str, RawTable],
+    records: dict[str, pa.Table],
+    images: ImageCollector,
+    params: IngestParams,
+) -> Prepared:
     features = feature_schema(m.files["left"])
     left, right = records["left"].sort_by(ID), records["right"].sort_by(ID)
     pairs = {key: _pairs(raws[key], m.files[key], m, left, right) for key in m.pair_files()}
@@ -392,7 +445,10 @@ def _prepare_matching(m: TaskManifest, raws: dict[str, RawTable], records: dict[
                 task=m.id,
                 file=m.files["pairs"].path,
             )
-        train_pairs, test_pairs = all_pairs.filter(pa.array(~result.is_test)), all_pairs.filter(pa.array(result.is_test))
+        train_pairs, test_pairs = (
+            all_pairs.filter(pa.array(~result.is_test)),
+            all_pairs.filter(pa.array(result.is_test)),
+        )
         split = {
             "method": "grouped: pairs are linked when they share a left or right record; whole groups (connected components) go to train or test, so no record of a test pair occurs in a train pair",
             "test_fraction": params.test_fraction,
@@ -406,12 +462,25 @@ def _prepare_matching(m: TaskManifest, raws: dict[str, RawTable], records: dict[
     test_pairs = test_pairs.add_column(0, PAIR_ID, pa.array(pair_ids, pa.string()))
     test_labels = test_pairs.column(LABEL).to_numpy()
     is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
-    hidden = pa.table({PAIR_ID: test_pairs.column(PAIR_ID), LABEL: test_pairs.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))})
+    hidden = pa.table(
+        {
+            PAIR_ID: test_pairs.column(PAIR_ID),
+            LABEL: test_pairs.column(LABEL),
+            SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE)),
+        }
+    )
     train_pairs = train_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
     test_pairs = test_pairs.drop_columns([LABEL]).sort_by(PAIR_ID)
-    split |= {"seed": params.seed, "public_fraction": params.public_fraction, "public_private": "stratified by label, seed + 1"}
+    split |= {
+        "seed": params.seed,
+        "public_fraction": params.public_fraction,
+        "public_private": "stratified by label, seed + 1",
+    }
     train_labels = train_pairs.column(LABEL).to_numpy()
-    classes = {"classes": [0, 1], "train_counts": {"0": int((train_labels == 0).sum()), "1": int((train_labels == 1).sum())}}
+    classes = {
+        "classes": [0, 1],
+        "train_counts": {"0": int((train_labels == 0).sum()), "1": int((train_labels == 1).sum())},
+    }
     duplicates = _duplicate_pairs(left, right, train_pairs, test_pairs, list(features))
     tables = {"left": left, "right": right, "train_pairs": train_pairs, "test_pairs": test_pairs}
     return Prepared(tables, hidden.sort_by(PAIR_ID), features, images, split, duplicates, classes)
@@ -427,26 +496,37 @@ def _pairs(raw: RawTable, spec: FileSpec, m: TaskManifest, left: pa.Table, right
         unknown = np.flatnonzero(~known)
         if len(unknown):
             side_name = "left" if role is Role.left_id else "right"
-            errors.append(InputError(
-                problem=f"{len(unknown)} pairs refer to {side_name} records that do not exist",
-                fix=f"add those records to {m.files[side_name].path}, or drop the pairs",
-                column=raw_name,
-                rows=raw.row_numbers(unknown),
-                values=ids.take(pa.array(unknown[:5])).to_pylist(),
-                **where,
-            ))
+            errors.append(
+                InputError(
+                    problem=f"{len(unknown)} pairs refer to {side_name} records that do not exist",
+                    fix=f"add those records to {m.files[side_name].path}, or drop the pairs",
+                    column=raw_name,
+                    rows=raw.row_numbers(unknown),
+                    values=ids.take(pa.array(unknown[:5])).to_pylist(),
+                    **where,
+                )
+            )
         columns[role.value] = ids
     label_raw = spec.raw_by_role(Role.label)[0]
     try:
-        columns[LABEL] = _match_labels(raw.table.column(label_raw).combine_chunks(), m, raw, where | {"column": label_raw})
+        columns[LABEL] = _match_labels(
+            raw.table.column(label_raw).combine_chunks(), m, raw, where | {"column": label_raw}
+        )
     except InputError as exc:
         errors.append(exc)
     raise_all(errors)
     table = pa.table(columns)
-    keys = pd.DataFrame({"l": columns[LEFT_ID].to_numpy(zero_copy_only=False), "r": columns[RIGHT_ID].to_numpy(zero_copy_only=False)})
+    keys = pd.DataFrame(
+        {"l": columns[LEFT_ID].to_numpy(zero_copy_only=False), "r": columns[RIGHT_ID].to_numpy(zero_copy_only=False)}
+    )
     dup = keys.duplicated(keep=False).to_numpy()
     if dup.any():
-        raise InputError(problem=f"{int(keys.duplicated().sum())} pairs are listed more than once", fix="list every (left, right) pair once", rows=raw.row_numbers(np.flatnonzero(dup)), **where)
+        raise InputError(
+            problem=f"{int(keys.duplicated().sum())} pairs are listed more than once",
+            fix="list every (left, right) pair once",
+            rows=raw.row_numbers(np.flatnonzero(dup)),
+            **where,
+        )
     return table
 
 
@@ -454,7 +534,13 @@ def _check_no_shared_pairs(m: TaskManifest, train: pa.Table, test: pa.Table) -> 
     key = lambda t: set(zip(t.column(LEFT_ID).to_pylist(), t.column(RIGHT_ID).to_pylist()))  # noqa: E731
     both = key(train) & key(test)
     if both:
-        raise InputError(problem=f"{len(both)} pairs are in both train_pairs and test_pairs", fix="keep each pair in one of the two files", task=m.id, file=m.files["test_pairs"].path, values=sorted(both)[:5])
+        raise InputError(
+            problem=f"{len(both)} pairs are in both train_pairs and test_pairs",
+            fix="keep each pair in one of the two files",
+            task=m.id,
+            file=m.files["test_pairs"].path,
+            values=sorted(both)[:5],
+        )
 
 
 def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.Table, features: list[str]) -> dict:
@@ -464,9 +550,19 @@ def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.
     h_right = pd.Series(_row_hashes(right, features), index=right.column(ID).to_pylist())
 
     def pair_hashes(t: pa.Table) -> set:
-        return set(zip(h_left.loc[t.column(LEFT_ID).to_pylist()].to_numpy(), h_right.loc[t.column(RIGHT_ID).to_pylist()].to_numpy()))
+        return set(
+            zip(
+                h_left.loc[t.column(LEFT_ID).to_pylist()].to_numpy(),
+                h_right.loc[t.column(RIGHT_ID).to_pylist()].to_numpy(),
+            )
+        )
 
-    test_keys = list(zip(h_left.loc[test.column(LEFT_ID).to_pylist()].to_numpy(), h_right.loc[test.column(RIGHT_ID).to_pylist()].to_numpy()))
+    test_keys = list(
+        zip(
+            h_left.loc[test.column(LEFT_ID).to_pylist()].to_numpy(),
+            h_right.loc[test.column(RIGHT_ID).to_pylist()].to_numpy(),
+        )
+    )
     train_keys = pair_hashes(train)
     return {
         "test_pairs_identical_to_a_train_pair": int(sum(k in train_keys for k in test_keys)),
@@ -479,7 +575,10 @@ def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.
 
 def _card(m: TaskManifest, p: Prepared, params: IngestParams, files: dict, images: dict, contribution_sha: str) -> dict:
     tables = {
-        name: {"rows": t.num_rows, "columns": [{"name": f.name, "dtype": str(f.type), "role": _role_of(f.name, p.features)} for f in t.schema]}
+        name: {
+            "rows": t.num_rows,
+            "columns": [{"name": f.name, "dtype": str(f.type), "role": _role_of(f.name, p.features)} for f in t.schema],
+        }
         for name, t in p.tables.items()
     }
     return {

@@ -59,7 +59,9 @@ METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("classification.sql",),
     TaskType.matching: ("matching.sql", "average_precision.sql"),
 }
-SCORE_SQL = frozenset({"average_precision.sql"})  # metrics of the `score` column: skipped for a task whose files have none
+SCORE_SQL = frozenset(
+    {"average_precision.sql"}
+)  # metrics of the `score` column: skipped for a task whose files have none
 METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.classification: ("accuracy", "macro_f1"),
     TaskType.matching: ("precision", "recall", "f1", "average_precision"),
@@ -67,33 +69,37 @@ METRICS: dict[TaskType, tuple[str, ...]] = {
 SPLITS = ("public", "private", "all")
 CACHE_FILE = "scores.parquet"
 
-CACHE_SCHEMA = pa.schema([
-    ("task", pa.string()),
-    ("file_sha256", pa.string()),
-    ("labels_sha256", pa.string()),
-    ("scorer_version", pa.string()),
-    ("split", pa.string()),
-    ("metric", pa.string()),
-    ("value", pa.float64()),
-])
-SCORES_SCHEMA = pa.schema([
-    ("team", pa.string()),
-    ("submission_id", pa.string()),
-    ("submission", pa.string()),  # <team>/<folder>: unique, the folder under submissions/
-    ("name", pa.string()),
-    ("baseline", pa.bool_()),
-    ("submitted_at", pa.string()),
-    ("task", pa.string()),
-    ("track", pa.string()),
-    ("split", pa.string()),
-    ("metric", pa.string()),
-    ("primary", pa.bool_()),
-    ("value", pa.float64()),
-    ("file", pa.string()),
-    ("file_sha256", pa.string()),
-    ("labels_sha256", pa.string()),
-    ("scorer_version", pa.string()),
-])
+CACHE_SCHEMA = pa.schema(
+    [
+        ("task", pa.string()),
+        ("file_sha256", pa.string()),
+        ("labels_sha256", pa.string()),
+        ("scorer_version", pa.string()),
+        ("split", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+SCORES_SCHEMA = pa.schema(
+    [
+        ("team", pa.string()),
+        ("submission_id", pa.string()),
+        ("submission", pa.string()),  # <team>/<folder>: unique, the folder under submissions/
+        ("name", pa.string()),
+        ("baseline", pa.bool_()),
+        ("submitted_at", pa.string()),
+        ("task", pa.string()),
+        ("track", pa.string()),
+        ("split", pa.string()),
+        ("metric", pa.string()),
+        ("primary", pa.bool_()),
+        ("value", pa.float64()),
+        ("file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("labels_sha256", pa.string()),
+        ("scorer_version", pa.string()),
+    ]
+)
 
 
 def scorer_version(folder: Path | None = None) -> str:
@@ -130,9 +136,21 @@ def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> d
         card_path = Path(public_root) / task / CARD
         labels = hidden_labels_path(private_root, task)
         if not card_path.is_file() or not labels.is_file():
-            raise InputError(problem=f"task '{task}' has no release or no hidden labels", fix="build them first: dvc repro (ingest)", task=task)
+            raise InputError(
+                problem=f"task '{task}' has no release or no hidden labels",
+                fix="build them first: dvc repro (ingest)",
+                task=task,
+            )
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        infos[task] = TaskInfo(task, TaskType(card["type"]), card["track"], card["primary_metric"], card["title"], labels, sha256_file(labels))
+        infos[task] = TaskInfo(
+            task,
+            TaskType(card["type"]),
+            card["track"],
+            card["primary_metric"],
+            card["title"],
+            labels,
+            sha256_file(labels),
+        )
     return infos
 
 
@@ -255,7 +273,13 @@ def evaluate(
     corrupt = _verify([f for f in files if (f.task, f.sha256) in todo])  # every copy of new content
     if corrupt:
         bad_subs = {f.submission.submission for f in corrupt}
-        invalid += [{"submission": f.submission.submission, "problem": f"{f.name}: content differs from the sha256 in {SUBMISSION_META}"} for f in corrupt]
+        invalid += [
+            {
+                "submission": f.submission.submission,
+                "problem": f"{f.name}: content differs from the sha256 in {SUBMISSION_META}",
+            }
+            for f in corrupt
+        ]
         files = [f for f in files if f.submission.submission not in bad_subs]
         todo = {k: f for k, f in todo.items() if f.submission.submission not in bad_subs}
         submissions = [s for s in submissions if s.submission not in bad_subs]
@@ -275,22 +299,45 @@ def evaluate(
     _write_parquet_atomic(merged, cache_path)
     _write_parquet_atomic(scores, results_root / SCORES)
     _write_database(results_root / SCORES_DB, scores, submissions, infos, rejected_counts(submissions_root))
-    report = EvaluationReport(len(submissions), len(files), len(todo), len({(f.task, f.sha256) for f in files}) - len(todo), invalid, ignored, version, seconds)
-    write_json(results_root / EVALUATION_REPORT, {
-        "scorer_version": version,
-        "tasks": {t: {"type": i.task_type.value, "track": i.track, "primary_metric": i.primary_metric, "title": i.title, "labels_sha256": i.labels_sha256} for t, i in infos.items()},
-        "task_order": list(infos),
-        "submissions": len(submissions),
-        "files": len(files),
-        "rejected": rejected_counts(submissions_root),
-        "not_scored": sorted(invalid, key=lambda d: (d["submission"], d["problem"])),
-        "ignored_files": ignored,
-    })
+    report = EvaluationReport(
+        len(submissions),
+        len(files),
+        len(todo),
+        len({(f.task, f.sha256) for f in files}) - len(todo),
+        invalid,
+        ignored,
+        version,
+        seconds,
+    )
+    write_json(
+        results_root / EVALUATION_REPORT,
+        {
+            "scorer_version": version,
+            "tasks": {
+                t: {
+                    "type": i.task_type.value,
+                    "track": i.track,
+                    "primary_metric": i.primary_metric,
+                    "title": i.title,
+                    "labels_sha256": i.labels_sha256,
+                }
+                for t, i in infos.items()
+            },
+            "task_order": list(infos),
+            "submissions": len(submissions),
+            "files": len(files),
+            "rejected": rejected_counts(submissions_root),
+            "not_scored": sorted(invalid, key=lambda d: (d["submission"], d["problem"])),
+            "ignored_files": ignored,
+        },
+    )
     seconds["write"] = time.perf_counter() - clock
     return report
 
 
-def _files_to_score(submissions: list[StoredSubmission], infos: dict[str, TaskInfo]) -> tuple[list[FileToScore], list[dict]]:
+def _files_to_score(
+    submissions: list[StoredSubmission], infos: dict[str, TaskInfo]
+) -> tuple[list[FileToScore], list[dict]]:
     files, ignored = [], []
     for s in submissions:
         for name, sha in sorted(s.record.files.items()):
@@ -317,7 +364,14 @@ def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Tabl
     except (pa.ArrowInvalid, OSError):
         return CACHE_SCHEMA.empty_table()  # a damaged cache costs a rescore, nothing else
     current = {(t, i.labels_sha256) for t, i in infos.items()}
-    keep = [v == version and (t, l) in current for t, l, v in zip(table.column("task").to_pylist(), table.column("labels_sha256").to_pylist(), table.column("scorer_version").to_pylist())]
+    keep = [
+        v == version and (t, l) in current
+        for t, l, v in zip(
+            table.column("task").to_pylist(),
+            table.column("labels_sha256").to_pylist(),
+            table.column("scorer_version").to_pylist(),
+        )
+    ]
     return table.filter(pa.array(keep, pa.bool_()))
 
 
@@ -342,11 +396,13 @@ def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: s
             task_files = sorted((f for f in files if f.task == task), key=lambda f: f.sha256)
             _load_hidden_labels(con, info)
             layouts = [_layout(f.path) for f in task_files]
-            table = pa.table({
-                "file_id": pa.array(range(len(task_files)), pa.int32()),
-                "path": [str(f.path) for f in task_files],
-                "has_score": [_has_score(layout) for layout in layouts],
-            })
+            table = pa.table(
+                {
+                    "file_id": pa.array(range(len(task_files)), pa.int32()),
+                    "path": [str(f.path) for f in task_files],
+                    "has_score": [_has_score(layout) for layout in layouts],
+                }
+            )
             con.register("file_list", table)
             con.execute("CREATE OR REPLACE TEMP TABLE scored_files AS SELECT file_id, path, has_score FROM file_list")
             con.unregister("file_list")
@@ -354,15 +410,19 @@ def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: s
             metrics = run_metrics(con, info.task_type)
             ids = metrics.column("file_id").to_pylist()
             n = metrics.num_rows
-            out.append(pa.table({
-                "task": pa.array([task] * n, pa.string()),
-                "file_sha256": pa.array([task_files[i].sha256 for i in ids], pa.string()),
-                "labels_sha256": pa.array([info.labels_sha256] * n, pa.string()),
-                "scorer_version": pa.array([version] * n, pa.string()),
-                "split": metrics.column("split").cast(pa.string()),
-                "metric": metrics.column("metric").cast(pa.string()),
-                "value": metrics.column("value").cast(pa.float64()),
-            }))
+            out.append(
+                pa.table(
+                    {
+                        "task": pa.array([task] * n, pa.string()),
+                        "file_sha256": pa.array([task_files[i].sha256 for i in ids], pa.string()),
+                        "labels_sha256": pa.array([info.labels_sha256] * n, pa.string()),
+                        "scorer_version": pa.array([version] * n, pa.string()),
+                        "split": metrics.column("split").cast(pa.string()),
+                        "metric": metrics.column("metric").cast(pa.string()),
+                        "value": metrics.column("value").cast(pa.float64()),
+                    }
+                )
+            )
     finally:
         con.close()
     return pa.concat_tables(out).cast(CACHE_SCHEMA)
@@ -476,27 +536,37 @@ def _write_parquet_atomic(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_database(path: Path, scores: pa.Table, submissions: list[StoredSubmission], infos: dict[str, TaskInfo], rejected: dict[str, int]) -> None:
+def _write_database(
+    path: Path,
+    scores: pa.Table,
+    submissions: list[StoredSubmission],
+    infos: dict[str, TaskInfo],
+    rejected: dict[str, int],
+) -> None:
     """results/scores.duckdb: the scores with their submissions and tasks, for people to query."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    subs = pa.table({
-        "submission": [s.submission for s in submissions],
-        "team": [s.record.team for s in submissions],
-        "submission_id": [s.record.submission_id for s in submissions],
-        "name": [s.record.name for s in submissions],
-        "description": [s.record.description for s in submissions],
-        "baseline": pa.array([s.record.baseline for s in submissions], pa.bool_()),
-        "submitted_at": [s.record.submitted_at for s in submissions],
-        "tasks": pa.array([list(s.record.tasks) for s in submissions], pa.list_(pa.string())),
-    })
-    tasks = pa.table({
-        "task": list(infos),
-        "type": [i.task_type.value for i in infos.values()],
-        "track": [i.track for i in infos.values()],
-        "primary_metric": [i.primary_metric for i in infos.values()],
-        "title": [i.title for i in infos.values()],
-    })
+    subs = pa.table(
+        {
+            "submission": [s.submission for s in submissions],
+            "team": [s.record.team for s in submissions],
+            "submission_id": [s.record.submission_id for s in submissions],
+            "name": [s.record.name for s in submissions],
+            "description": [s.record.description for s in submissions],
+            "baseline": pa.array([s.record.baseline for s in submissions], pa.bool_()),
+            "submitted_at": [s.record.submitted_at for s in submissions],
+            "tasks": pa.array([list(s.record.tasks) for s in submissions], pa.list_(pa.string())),
+        }
+    )
+    tasks = pa.table(
+        {
+            "task": list(infos),
+            "type": [i.task_type.value for i in infos.values()],
+            "track": [i.track for i in infos.values()],
+            "primary_metric": [i.primary_metric for i in infos.values()],
+            "title": [i.title for i in infos.values()],
+        }
+    )
     rejected_t = pa.table({"team": list(rejected), "rejected": pa.array(list(rejected.values()), pa.int64())})
     con = duckdb.connect(str(tmp))
     try:
@@ -510,7 +580,7 @@ def _write_database(path: Path, scores: pa.Table, submissions: list[StoredSubmis
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
             con.unregister("incoming")
             con.execute(f"COMMENT ON TABLE {name} IS '{_sql_text(comment)}'")
-        con.execute("CREATE VIEW primary_scores AS SELECT * FROM scores WHERE \"primary\"")
+        con.execute('CREATE VIEW primary_scores AS SELECT * FROM scores WHERE "primary"')
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -75,7 +75,11 @@ def check_slug(value: str, what: str) -> str:
 def check_team(team: str) -> str:
     check_slug(team, "team")
     if team.startswith(BASELINE_PREFIX):
-        raise InputError(problem=f"team names starting with '{BASELINE_PREFIX}' are reserved for the organisers' baselines", fix="choose another team name", values=[team])
+        raise InputError(
+            problem=f"team names starting with '{BASELINE_PREFIX}' are reserved for the organisers' baselines",
+            fix="choose another team name",
+            values=[team],
+        )
     return team
 
 
@@ -83,7 +87,11 @@ def check_description(text: str, max_chars: int) -> str:
     if len(text) > max_chars:
         raise InputError(problem=f"the description has {len(text)} characters, more than {max_chars}", fix="shorten it")
     if CONTROL.search(text):
-        raise InputError(problem="the description contains control or invisible characters (line breaks included)", fix="write it on one line of plain text", values=[text[:80]])
+        raise InputError(
+            problem="the description contains control or invisible characters (line breaks included)",
+            fix="write it on one line of plain text",
+            values=[text[:80]],
+        )
     return text
 
 
@@ -109,8 +117,13 @@ class SubmitResult:
         if self.accepted:
             rows = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items()))
             again = " (already recorded: the same content in the same second)" if self.duplicate else ""
-            return f"accepted {r.team}/{r.submission_id}{again}: {len(r.tasks)} task(s): {rows}\n  stored in {self.folder}"
-        lines = [f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored", f"  recorded in {self.folder}"]
+            return (
+                f"accepted {r.team}/{r.submission_id}{again}: {len(r.tasks)} task(s): {rows}\n  stored in {self.folder}"
+            )
+        lines = [
+            f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored",
+            f"  recorded in {self.folder}",
+        ]
         lines += [f"  - {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -174,16 +187,24 @@ def _task_of(file_name: str) -> str:
 
 def _entries(source: Path) -> list[Path]:
     if not source.exists() and not source.is_symlink():
-        raise InputError(problem=f"{source} does not exist", fix="give the path of a folder holding <task>.csv files, or of one such file")
+        raise InputError(
+            problem=f"{source} does not exist",
+            fix="give the path of a folder holding <task>.csv files, or of one such file",
+        )
     if source.is_dir() and not source.is_symlink():
         entries = sorted(source.iterdir())
         if not entries:
-            raise InputError(problem=f"the folder {source} is empty", fix="put one file per task in it, named <task>.csv or <task>.parquet")
+            raise InputError(
+                problem=f"the folder {source} is empty",
+                fix="put one file per task in it, named <task>.csv or <task>.parquet",
+            )
         return entries
     return [source]
 
 
-def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, TaskContract], cap_mb: float) -> tuple[dict[str, str], dict[str, int], list[InputError]]:
+def _stage_and_check(
+    entries: list[Path], stage: Path, contracts: dict[str, TaskContract], cap_mb: float
+) -> tuple[dict[str, str], dict[str, int], list[InputError]]:
     """Copy every acceptable file into `stage` (hashing it, within the cap), then validate the copies."""
     files: dict[str, str] = {}
     errors: list[InputError] = []
@@ -192,10 +213,18 @@ def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, Task
         shown = entry.name
         mode = os.lstat(entry).st_mode
         if stat.S_ISLNK(mode):
-            errors.append(InputError(problem="the entry is a link", fix="submit the file itself, not a link to it", file=shown))
+            errors.append(
+                InputError(problem="the entry is a link", fix="submit the file itself, not a link to it", file=shown)
+            )
             continue
         if not stat.S_ISREG(mode):
-            errors.append(InputError(problem="the entry is not a regular file", fix="a submission is a flat folder of files, one per task; remove sub-folders and special files", file=shown))
+            errors.append(
+                InputError(
+                    problem="the entry is not a regular file",
+                    fix="a submission is a flat folder of files, one per task; remove sub-folders and special files",
+                    file=shown,
+                )
+            )
             continue
         task, suffix = _task_of(shown), Path(shown).suffix
         if task not in contracts or suffix not in SUBMISSION_FORMATS:
@@ -209,7 +238,13 @@ def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, Task
         by_task.setdefault(task, []).append(shown)
     for task, names in sorted(by_task.items()):
         if len(names) > 1:
-            errors.append(InputError(problem=f"{len(names)} files for one task: {', '.join(names)}", fix="keep one file per task", task=task))
+            errors.append(
+                InputError(
+                    problem=f"{len(names)} files for one task: {', '.join(names)}",
+                    fix="keep one file per task",
+                    task=task,
+                )
+            )
     rows: dict[str, int] = {}
     for shown in sorted(files):
         task = _task_of(shown)
@@ -222,7 +257,12 @@ def _stage_and_check(entries: list[Path], stage: Path, contracts: dict[str, Task
         except FileProblems as exc:
             errors.extend(exc.errors)
     if not files and not errors:
-        errors.append(InputError(problem="no task file found", fix=f"name files <task>.csv or <task>.parquet with a task among: {', '.join(sorted(contracts))}"))
+        errors.append(
+            InputError(
+                problem="no task file found",
+                fix=f"name files <task>.csv or <task>.parquet with a task among: {', '.join(sorted(contracts))}",
+            )
+        )
     return files, rows, errors
 
 
@@ -231,7 +271,11 @@ def _bad_file_name(shown: str, contracts: dict[str, TaskContract]) -> InputError
     for task in sorted(contracts):
         for ext in SUBMISSION_FORMATS:
             if lower == f"{task}{ext}":
-                return InputError(problem="the file name is not exactly a task name and format", fix=f"rename it to {task}{ext}", file=repr(shown)[1:-1])
+                return InputError(
+                    problem="the file name is not exactly a task name and format",
+                    fix=f"rename it to {task}{ext}",
+                    file=repr(shown)[1:-1],
+                )
     return InputError(
         problem="the file name does not name a task of the challenge; the file was not kept",
         fix=f"name each file <task>.csv or <task>.parquet, with a task among: {', '.join(sorted(contracts))}",
@@ -316,7 +360,9 @@ def count_accepted(team_dir: Path, day: str) -> tuple[int, int]:
     return today, total
 
 
-def _record_accepted(root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int], params: SubmitParams, when: datetime) -> SubmitResult:
+def _record_accepted(
+    root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int], params: SubmitParams, when: datetime
+) -> SubmitResult:
     _write_json_durable(stage / SUBMISSION_META, record.model_dump())
     final = root / record.team / record.submission_id
     with _team_lock(root, record.team):
@@ -325,9 +371,15 @@ def _record_accepted(root: Path, stage: Path, record: SubmissionRecord, rows: di
         today, total = count_accepted(root / record.team, when.strftime("%Y%m%d"))
         limit = None
         if today >= params.max_per_day:
-            limit = InputError(problem=f"team '{record.team}' has {today} accepted submissions on {when:%Y-%m-%d} (UTC), the daily limit", fix="submit again after midnight UTC; rejected submissions do not count")
+            limit = InputError(
+                problem=f"team '{record.team}' has {today} accepted submissions on {when:%Y-%m-%d} (UTC), the daily limit",
+                fix="submit again after midnight UTC; rejected submissions do not count",
+            )
         elif total >= params.max_total:
-            limit = InputError(problem=f"team '{record.team}' has {total} accepted submissions, the limit for the whole challenge", fix="no more submissions can be accepted from this team")
+            limit = InputError(
+                problem=f"team '{record.team}' has {total} accepted submissions, the limit for the whole challenge",
+                fix="no more submissions can be accepted from this team",
+            )
         if limit is not None:
             (stage / SUBMISSION_META).unlink()
             return _record_rejected(root, stage, record, [limit])

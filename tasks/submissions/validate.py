@@ -62,7 +62,11 @@ def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskCon
         folder = Path(public_root) / task
         card_path = folder / CARD
         if not card_path.is_file():
-            raise InputError(problem=f"the release of task '{task}' is missing ({card_path})", fix="build the release first: dvc repro (or mmtc ingest <task>)", task=task)
+            raise InputError(
+                problem=f"the release of task '{task}' is missing ({card_path})",
+                fix="build the release first: dvc repro (or mmtc ingest <task>)",
+                task=task,
+            )
         card = json.loads(card_path.read_text(encoding="utf-8"))
         task_type = TaskType(card["type"])
         stem, key = ("test", ID) if task_type is TaskType.classification else ("test_pairs", PAIR_ID)
@@ -140,7 +144,13 @@ class _Checks:
         if self.c.task_type is TaskType.classification:
             ok = pc.fill_null(pc.is_in(label, value_set=self.classes), False).to_numpy(zero_copy_only=False)
         else:
-            ok = pc.fill_null(pc.is_in(label, value_set=pa.array([0, 1], label.type) if pa.types.is_integer(label.type) else pa.array(["0", "1"])), False).to_numpy(zero_copy_only=False)
+            ok = pc.fill_null(
+                pc.is_in(
+                    label,
+                    value_set=pa.array([0, 1], label.type) if pa.types.is_integer(label.type) else pa.array(["0", "1"]),
+                ),
+                False,
+            ).to_numpy(zero_copy_only=False)
         self._note("label", ~ok, label, first)
 
     def _check_score(self, score: pa.Array, first: int) -> None:
@@ -163,25 +173,62 @@ class _Checks:
         def add(kind: str, column: str, problem: str, fix: str) -> None:
             if kind in self.found:
                 _, vals, n = self.found[kind]
-                errors.append(InputError(problem=problem.format(n=n, rows="row" if n == 1 else "rows"), fix=fix, column=column, rows=rows(kind), row_label=label_of, values=vals, **base))
+                errors.append(
+                    InputError(
+                        problem=problem.format(n=n, rows="row" if n == 1 else "rows"),
+                        fix=fix,
+                        column=column,
+                        rows=rows(kind),
+                        row_label=label_of,
+                        values=vals,
+                        **base,
+                    )
+                )
 
-        add("unknown", c.key, f"{c.key} not in the test set ({{n}} {{rows}})", f"predict exactly the {c.key} values of {c.test_file} in the release (no typos, spaces or ids of another task)")
-        add("repeat", c.key, f"{c.key} given more than once ({{n}} repeated {{rows}})", f"give exactly one prediction per {c.key}; drop the repeated rows")
+        add(
+            "unknown",
+            c.key,
+            f"{c.key} not in the test set ({{n}} {{rows}})",
+            f"predict exactly the {c.key} values of {c.test_file} in the release (no typos, spaces or ids of another task)",
+        )
+        add(
+            "repeat",
+            c.key,
+            f"{c.key} given more than once ({{n}} repeated {{rows}})",
+            f"give exactly one prediction per {c.key}; drop the repeated rows",
+        )
         if c.task_type is TaskType.classification:
             shown = ", ".join(repr(x) for x in c.classes[:3])
-            add("label", LABEL, "label is not a class of this task ({n} {rows})", f"use the class names exactly as in card.json 'classes' ({len(c.classes)} classes: {shown}, ...)")
+            add(
+                "label",
+                LABEL,
+                "label is not a class of this task ({n} {rows})",
+                f"use the class names exactly as in card.json 'classes' ({len(c.classes)} classes: {shown}, ...)",
+            )
         else:
-            add("label", LABEL, "label is not 0 or 1 ({n} {rows})", f"write 1 for a match and 0 otherwise; a confidence goes in the optional '{SCORE}' column")
-        add("score", SCORE, "score is not a number in [0, 1] ({n} {rows})", f"give every row a '{SCORE}' in [0, 1] (a probability or a rescaled similarity), or drop the column")
+            add(
+                "label",
+                LABEL,
+                "label is not 0 or 1 ({n} {rows})",
+                f"write 1 for a match and 0 otherwise; a confidence goes in the optional '{SCORE}' column",
+            )
+        add(
+            "score",
+            SCORE,
+            "score is not a number in [0, 1] ({n} {rows})",
+            f"give every row a '{SCORE}' in [0, 1] (a probability or a rescaled similarity), or drop the column",
+        )
         missing = np.flatnonzero(self.seen == 0)
         if len(missing):
-            errors.append(InputError(
-                problem=f"no prediction for {len(missing)} of the {len(c.ids)} test {c.key} values",
-                fix=f"add one row for every {c.key} of {c.test_file}",
-                column=c.key,
-                values=c.ids.take(pa.array(missing[:5])).to_pylist(),
-                **base,
-            ))
+            errors.append(
+                InputError(
+                    problem=f"no prediction for {len(missing)} of the {len(c.ids)} test {c.key} values",
+                    fix=f"add one row for every {c.key} of {c.test_file}",
+                    column=c.key,
+                    values=c.ids.take(pa.array(missing[:5])).to_pylist(),
+                    **base,
+                )
+            )
         return errors
 
 
@@ -199,7 +246,14 @@ def _check_header(names: list[str], contract: TaskContract, shown: str) -> list[
     base = dict(task=contract.task, file=shown)
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        return [InputError(problem=f"the header names {dupes} more than once", fix=f"write the header {contract.layout()}", column=dupes[0], **base)]
+        return [
+            InputError(
+                problem=f"the header names {dupes} more than once",
+                fix=f"write the header {contract.layout()}",
+                column=dupes[0],
+                **base,
+            )
+        ]
     missing = [c for c in contract.required if c not in names]
     extra = [n for n in names if n not in contract.required + contract.optional]
     if missing:
@@ -208,9 +262,23 @@ def _check_header(names: list[str], contract: TaskContract, shown: str) -> list[
         close = [lowered[m] for m in missing if m in lowered]
         if close:
             hint = f" ({', '.join(repr(x) for x in close)} differ only in case or spaces)"
-        return [InputError(problem=f"the file has the columns {names[:8]} but needs {list(contract.required)}{hint}", fix=f"write the header {contract.layout()}", column=missing[0], **base)]
+        return [
+            InputError(
+                problem=f"the file has the columns {names[:8]} but needs {list(contract.required)}{hint}",
+                fix=f"write the header {contract.layout()}",
+                column=missing[0],
+                **base,
+            )
+        ]
     if extra:
-        return [InputError(problem=f"unexpected column(s) {extra[:8]}", fix=f"keep only {contract.layout()}", column=extra[0], **base)]
+        return [
+            InputError(
+                problem=f"unexpected column(s) {extra[:8]}",
+                fix=f"keep only {contract.layout()}",
+                column=extra[0],
+                **base,
+            )
+        ]
     return []
 
 
@@ -281,11 +349,27 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     base = dict(task=contract.task, file=shown)
     scan = _scan_text(path)
     if scan.bad_line is not None:
-        raise InputError(problem="the file is not UTF-8 text", fix="save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))", rows=[scan.bad_line], row_label="line", **base)
+        raise InputError(
+            problem="the file is not UTF-8 text",
+            fix="save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))",
+            rows=[scan.bad_line],
+            row_label="line",
+            **base,
+        )
     if not scan.header or not scan.header.strip():
-        raise InputError(problem="the file is empty or its first line is blank", fix=f"start with the header line {contract.layout()} and give one row per test {contract.key}", **base)
+        raise InputError(
+            problem="the file is empty or its first line is blank",
+            fix=f"start with the header line {contract.layout()} and give one row per test {contract.key}",
+            **base,
+        )
     if scan.open_quotes:
-        raise InputError(problem="a quoted value runs over the end of the line", fix="write one prediction per line: ids and labels never contain line breaks; check for an unmatched quote", rows=scan.open_quotes, row_label="line", **base)
+        raise InputError(
+            problem="a quoted value runs over the end of the line",
+            fix="write one prediction per line: ids and labels never contain line breaks; check for an unmatched quote",
+            rows=scan.open_quotes,
+            row_label="line",
+            **base,
+        )
     names = next(csv.reader(io.StringIO(scan.header)))
     header_errors = _check_header(names, contract, shown)
     if header_errors:
@@ -301,7 +385,9 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
         path,
         read_options=pacsv.ReadOptions(use_threads=False, block_size=8 * MB),
         parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid_row),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
     )
     first = 0
     try:
@@ -310,13 +396,25 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
             checks.add(batch.column(contract.key), batch.column(LABEL), score, first)
             first += batch.num_rows
     except pa.ArrowInvalid as exc:  # e.g. a quoted value running over a line end
-        raise InputError(problem=f"the CSV cannot be parsed: {str(exc).splitlines()[0][:200]}", fix="write plain CSV: comma-separated, one row per line, quotes only around whole values", **base) from None
+        raise InputError(
+            problem=f"the CSV cannot be parsed: {str(exc).splitlines()[0][:200]}",
+            fix="write plain CSV: comma-separated, one row per line, quotes only around whole values",
+            **base,
+        ) from None
     lines = _LineMap(scan.empty_lines, [n for n, _ in ragged])
     errors = []
     if ragged:
         physical = [lines.nonempty_to_physical(n) for n, _ in ragged[:ROWS_KEPT]]
         counts = sorted({k for _, k in ragged})
-        errors.append(InputError(problem=f"wrong number of fields: {', '.join(map(str, counts[:3]))} instead of {len(names)} ({len(ragged)} {'line' if len(ragged) == 1 else 'lines'})", fix="one prediction per line; quote values that contain commas", rows=physical, row_label="line", **base))
+        errors.append(
+            InputError(
+                problem=f"wrong number of fields: {', '.join(map(str, counts[:3]))} instead of {len(names)} ({len(ragged)} {'line' if len(ragged) == 1 else 'lines'})",
+                fix="one prediction per line; quote values that contain commas",
+                rows=physical,
+                row_label="line",
+                **base,
+            )
+        )
     errors += checks.finish(lines)
     if errors:
         raise FileProblems(errors)
@@ -331,7 +429,11 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-        raise InputError(problem=f"not a readable Parquet file ({type(exc).__name__})", fix="write it with pandas.DataFrame.to_parquet or pyarrow, or submit a CSV", **base) from None
+        raise InputError(
+            problem=f"not a readable Parquet file ({type(exc).__name__})",
+            fix="write it with pandas.DataFrame.to_parquet or pyarrow, or submit a CSV",
+            **base,
+        ) from None
     schema = pf.schema_arrow
     header_errors = _check_header(schema.names, contract, shown)
     if header_errors:
@@ -339,13 +441,43 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
     type_errors = []
     key_t, label_t = schema.field(contract.key).type, schema.field(LABEL).type
     if not (_is_text(key_t) or pa.types.is_integer(key_t)):
-        type_errors.append(InputError(problem=f"column type {key_t} cannot hold the {contract.key}s", fix="write the keys as text (string)", column=contract.key, **base))
+        type_errors.append(
+            InputError(
+                problem=f"column type {key_t} cannot hold the {contract.key}s",
+                fix="write the keys as text (string)",
+                column=contract.key,
+                **base,
+            )
+        )
     if contract.task_type is TaskType.classification and not _is_text(label_t):
-        type_errors.append(InputError(problem=f"labels have type {label_t}; classes are text", fix="write the class names as text (string)", column=LABEL, **base))
+        type_errors.append(
+            InputError(
+                problem=f"labels have type {label_t}; classes are text",
+                fix="write the class names as text (string)",
+                column=LABEL,
+                **base,
+            )
+        )
     if contract.task_type is TaskType.matching and not (pa.types.is_integer(label_t) or pa.types.is_boolean(label_t)):
-        type_errors.append(InputError(problem=f"labels have type {label_t}; matching labels are the integers 0 and 1", fix="write labels as integers 0/1", column=LABEL, **base))
-    if SCORE in schema.names and not (pa.types.is_floating(schema.field(SCORE).type) or pa.types.is_integer(schema.field(SCORE).type)):
-        type_errors.append(InputError(problem=f"scores have type {schema.field(SCORE).type}", fix="write scores as floating-point numbers in [0, 1]", column=SCORE, **base))
+        type_errors.append(
+            InputError(
+                problem=f"labels have type {label_t}; matching labels are the integers 0 and 1",
+                fix="write labels as integers 0/1",
+                column=LABEL,
+                **base,
+            )
+        )
+    if SCORE in schema.names and not (
+        pa.types.is_floating(schema.field(SCORE).type) or pa.types.is_integer(schema.field(SCORE).type)
+    ):
+        type_errors.append(
+            InputError(
+                problem=f"scores have type {schema.field(SCORE).type}",
+                fix="write scores as floating-point numbers in [0, 1]",
+                column=SCORE,
+                **base,
+            )
+        )
     if type_errors:
         raise FileProblems(type_errors)
     checks = _Checks(contract, shown)
@@ -354,12 +486,18 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=schema.names):
             key = pc.cast(_plain(batch.column(contract.key)), pa.string())
             label = _plain(batch.column(LABEL))
-            label = pc.cast(label, pa.int64()) if contract.task_type is TaskType.matching else pc.cast(label, pa.string())
+            label = (
+                pc.cast(label, pa.int64()) if contract.task_type is TaskType.matching else pc.cast(label, pa.string())
+            )
             score = batch.column(SCORE) if SCORE in schema.names else None
             checks.add(key, label, score, first)
             first += batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(problem=f"the Parquet data cannot be read: {str(exc).splitlines()[0][:200]}", fix="write the file again", **base) from None
+        raise InputError(
+            problem=f"the Parquet data cannot be read: {str(exc).splitlines()[0][:200]}",
+            fix="write the file again",
+            **base,
+        ) from None
     errors = checks.finish(None)
     if errors:
         raise FileProblems(errors)
@@ -367,7 +505,9 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
 
 
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or (pa.types.is_dictionary(t) and _is_text(t.value_type))
+    return (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or (pa.types.is_dictionary(t) and _is_text(t.value_type))
+    )
 
 
 def _plain(values: pa.Array) -> pa.Array:

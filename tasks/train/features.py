@@ -84,14 +84,24 @@ def load_release(public_dir: Path) -> Release:
     public_dir = Path(public_dir)
     card_path = public_dir / CARD
     if not card_path.is_file():
-        raise InputError(problem=f"no {CARD} in {public_dir}", fix="run the ingest stage for this task first (dvc repro ingest@<task>)", task=public_dir.name, file=str(card_path))
+        raise InputError(
+            problem=f"no {CARD} in {public_dir}",
+            fix="run the ingest stage for this task first (dvc repro ingest@<task>)",
+            task=public_dir.name,
+            file=str(card_path),
+        )
     card = json.loads(card_path.read_text(encoding="utf-8"))
     task_type = TaskType(card["type"])
     tables = {}
     for name in release_tables(task_type):
         path = public_dir / f"{name}.parquet"
         if not path.is_file():
-            raise InputError(problem=f"the release lacks {path.name}", fix="re-run the ingest stage for this task", task=card["task_id"], file=str(path))
+            raise InputError(
+                problem=f"the release lacks {path.name}",
+                fix="re-run the ingest stage for this task",
+                task=card["task_id"],
+                file=str(path),
+            )
         tables[name] = pq.read_table(path).to_pandas()
     return Release(
         task=card["task_id"],
@@ -139,21 +149,44 @@ def load_embeddings(embeddings_dir: Path, release: Release) -> dict[str, Embeddi
     for name, role in expected_embeddings(release, embeddings_dir).items():
         path = embeddings_dir / f"{name}.parquet"
         if not path.is_file():
-            raise InputError(problem=f"no embeddings of '{name}' in {embeddings_dir}", fix=f"run the embed stage for this task first (dvc repro embed@{release.task})", task=release.task, file=str(path))
+            raise InputError(
+                problem=f"no embeddings of '{name}' in {embeddings_dir}",
+                fix=f"run the embed stage for this task first (dvc repro embed@{release.task})",
+                task=release.task,
+                file=str(path),
+            )
         table = pq.read_table(path)
         lacking = {EMB_TABLE, ID, EMB_VECTOR, EMB_MISSING} - set(table.column_names)
         if lacking:
-            raise InputError(problem=f"the embedding file lacks column(s) {', '.join(sorted(lacking))}", fix="re-run the embed stage; its output contract is in tasks/schema.py", task=release.task, file=str(path))
+            raise InputError(
+                problem=f"the embedding file lacks column(s) {', '.join(sorted(lacking))}",
+                fix="re-run the embed stage; its output contract is in tasks/schema.py",
+                task=release.task,
+                file=str(path),
+            )
         lengths = np.asarray(table.column(EMB_VECTOR).combine_chunks().value_lengths())
         if len(lengths) and (lengths.min() != lengths.max() or lengths.min() == 0):
             rows = np.flatnonzero(lengths != np.bincount(lengths).argmax())[:20]
-            raise InputError(problem="embedding vectors differ in length", fix="re-run the embed stage", task=release.task, file=str(path), column=EMB_VECTOR, rows=rows.tolist())
+            raise InputError(
+                problem="embedding vectors differ in length",
+                fix="re-run the embed stage",
+                task=release.task,
+                file=str(path),
+                column=EMB_VECTOR,
+                rows=rows.tolist(),
+            )
         dim = int(lengths[0]) if len(lengths) else 0
         flat = np.asarray(table.column(EMB_VECTOR).combine_chunks().flatten(), dtype=np.float32)
         matrix = flat.reshape(len(lengths), dim)
         index = pd.MultiIndex.from_arrays([table.column(EMB_TABLE).to_pylist(), table.column(ID).to_pylist()])
         if index.has_duplicates:
-            raise InputError(problem="an (table, id) occurs twice", fix="re-run the embed stage", task=release.task, file=str(path), rows=np.flatnonzero(index.duplicated()).tolist())
+            raise InputError(
+                problem="an (table, id) occurs twice",
+                fix="re-run the embed stage",
+                task=release.task,
+                file=str(path),
+                rows=np.flatnonzero(index.duplicated()).tolist(),
+            )
         miss = np.asarray(table.column(EMB_MISSING).to_numpy(zero_copy_only=False), dtype=bool)
         vectors, missing = {}, {}
         for tname in release.record_tables:
@@ -161,7 +194,14 @@ def load_embeddings(embeddings_dir: Path, release: Release) -> dict[str, Embeddi
             pos = index.get_indexer(pd.MultiIndex.from_arrays([[tname] * len(ids), ids.tolist()]))
             if (pos < 0).any():
                 lost = np.flatnonzero(pos < 0)
-                raise InputError(problem=f"{len(lost)} record(s) of table '{tname}' have no embedding", fix=f"re-run the embed stage (dvc repro embed@{release.task}); the release changed after it ran", task=release.task, file=str(path), rows=lost.tolist(), values=ids.iloc[lost[:5]].tolist())
+                raise InputError(
+                    problem=f"{len(lost)} record(s) of table '{tname}' have no embedding",
+                    fix=f"re-run the embed stage (dvc repro embed@{release.task}); the release changed after it ran",
+                    task=release.task,
+                    file=str(path),
+                    rows=lost.tolist(),
+                    values=ids.iloc[lost[:5]].tolist(),
+                )
             vectors[tname] = matrix[pos]
             missing[tname] = miss[pos] | ~np.isfinite(matrix[pos]).all(axis=1)
         out[name] = Embedding(name=name, role=role, vectors=vectors, missing=missing)
@@ -245,7 +285,9 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
-def _reduce(train: np.ndarray, test: np.ndarray, train_missing: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _reduce(
+    train: np.ndarray, test: np.ndarray, train_missing: np.ndarray, dims: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """PCA fitted on the train rows that have a vector; dims 0 keeps the whole vector."""
     fit_rows = train[~train_missing]
     if dims == 0 or len(fit_rows) < 2:
@@ -284,8 +326,17 @@ def catboost_text_processing(params: TrainParams) -> dict:
     """
     return {
         "tokenizers": [{"tokenizer_id": "Space", "separator_type": "ByDelimiter", "lowercasing": "true"}],
-        "dictionaries": [{"dictionary_id": "Word", "max_dictionary_size": str(params.bow_max_tokens), "occurrence_lower_bound": str(params.bow_min_count), "gram_order": "1"}],
-        "feature_processing": {"default": [{"dictionaries_names": ["Word"], "feature_calcers": ["BoW"], "tokenizers_names": ["Space"]}]},
+        "dictionaries": [
+            {
+                "dictionary_id": "Word",
+                "max_dictionary_size": str(params.bow_max_tokens),
+                "occurrence_lower_bound": str(params.bow_min_count),
+                "gram_order": "1",
+            }
+        ],
+        "feature_processing": {
+            "default": [{"dictionaries_names": ["Word"], "feature_calcers": ["BoW"], "tokenizers_names": ["Space"]}]
+        },
     }
 
 
@@ -317,7 +368,9 @@ def classification_features(release: Release, embeddings: dict[str, Embedding], 
     text_cols = release.columns(Role.text)
     if params.text_model and text_cols:
         joined = [[" ".join(parts) for parts in zip(*[_text(t[c]) for c in text_cols])] for t in (train, test)]
-        oof, proba, classes = text_model_probabilities(joined[0], classification_labels(release), joined[1], params.seed)
+        oof, proba, classes = text_model_probabilities(
+            joined[0], classification_labels(release), joined[1], params.seed
+        )
         for j, c in enumerate(classes):
             cols.add(f"text_model~p~{c}", oof[:, j], proba[:, j], {Role.text})
     for emb in embeddings.values():
@@ -329,14 +382,21 @@ def classification_features(release: Release, embeddings: dict[str, Embedding], 
         for j in range(tr.shape[1]):
             cols.add(f"{emb.name}~emb~{j:03d}", tr[:, j], te[:, j], {emb.role})
         if emb.missing["train"].any() or emb.missing["test"].any():
-            cols.add(f"{emb.name}~missing", emb.missing["train"].astype(np.float32), emb.missing["test"].astype(np.float32), {emb.role})
+            cols.add(
+                f"{emb.name}~missing",
+                emb.missing["train"].astype(np.float32),
+                emb.missing["test"].astype(np.float32),
+                {emb.role},
+            )
     return cols.build(len(train), len(test), text_processing)
 
 
 TEXT_MODEL_FOLDS = 5
 
 
-def text_model_probabilities(train_text: list[str], y: np.ndarray, test_text: list[str], seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def text_model_probabilities(
+    train_text: list[str], y: np.ndarray, test_text: list[str], seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Class probabilities of a TF-IDF (words and character n-grams) logistic regression.
 
     Train rows get out-of-fold probabilities (cross-fitting on class-stratified folds), so
@@ -351,7 +411,9 @@ def text_model_probabilities(train_text: list[str], y: np.ndarray, test_text: li
     fold_of = np.empty(len(y), dtype=int)
     for c in classes:
         rows = np.flatnonzero(y == c)
-        fold_of[rows[rng.permutation(len(rows))]] = (np.arange(len(rows)) + int(rng.integers(TEXT_MODEL_FOLDS))) % TEXT_MODEL_FOLDS
+        fold_of[rows[rng.permutation(len(rows))]] = (
+            np.arange(len(rows)) + int(rng.integers(TEXT_MODEL_FOLDS))
+        ) % TEXT_MODEL_FOLDS
     oof = np.zeros((len(y), len(classes)))
     where = {c: j for j, c in enumerate(classes)}
     for k in range(TEXT_MODEL_FOLDS):
@@ -372,7 +434,10 @@ def _text_model(seed: int):
     from sklearn.pipeline import make_pipeline, make_union
 
     return make_pipeline(
-        make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float64)),
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float64),
+        ),
         LogisticRegression(C=5.0, max_iter=2000, random_state=seed),
     )
 
@@ -400,7 +465,15 @@ def _positions(release: Release, pairs: pd.DataFrame, table_name: str) -> _Side:
         pos = ids.get_indexer(pairs[key].astype(str))
         if (pos < 0).any():
             lost = np.flatnonzero(pos < 0)
-            raise InputError(problem=f"{len(lost)} pair(s) name a {side} record that does not exist", fix="re-run the ingest stage; the release is inconsistent", task=release.task, file=f"{table_name}.parquet", column=key, rows=lost.tolist(), values=pairs[key].iloc[lost[:5]].tolist())
+            raise InputError(
+                problem=f"{len(lost)} pair(s) name a {side} record that does not exist",
+                fix="re-run the ingest stage; the release is inconsistent",
+                task=release.task,
+                file=f"{table_name}.parquet",
+                column=key,
+                rows=lost.tolist(),
+                values=pairs[key].iloc[lost[:5]].tolist(),
+            )
         out.append(pos)
     return _Side(*out)
 
@@ -461,7 +534,9 @@ class _PairFrame:
 
     def values(self, split: str, column: str) -> tuple[pd.Series, pd.Series]:
         side = self.sides[split]
-        return self.left[column].iloc[side.left].reset_index(drop=True), self.right[column].iloc[side.right].reset_index(drop=True)
+        return self.left[column].iloc[side.left].reset_index(drop=True), self.right[column].iloc[
+            side.right
+        ].reset_index(drop=True)
 
 
 def _categorical_tokens(frame: pd.DataFrame, columns: list[str]) -> list[set[str]]:
@@ -488,7 +563,13 @@ def matching_features(release: Release, embeddings: dict[str, Embedding], params
     tfidf_fit = []
     for col in text_cols:
         tfidf_fit += _text(pf.left[col].iloc[pf.fit_left]) + _text(pf.right[col].iloc[pf.fit_right])
-    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=True, min_df=1, dtype=np.float64).fit(tfidf_fit) if any(t.strip() for t in tfidf_fit) else None
+    tfidf = (
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=True, min_df=1, dtype=np.float64).fit(
+            tfidf_fit
+        )
+        if any(t.strip() for t in tfidf_fit)
+        else None
+    )
     cat_tokens = {"left": _categorical_tokens(pf.left, cat_cols), "right": _categorical_tokens(pf.right, cat_cols)}
     for col in text_cols:
         pairs_text = {split: [_text(s) for s in pf.values(split, col)] for split in splits}
@@ -500,26 +581,53 @@ def matching_features(release: Release, embeddings: dict[str, Embedding], params
         for j, what in enumerate(("only_left", "only_right", "jaccard")):
             cols.add(f"{col}~tokens_{what}", *both(lambda s: _token_overlap(*toks[s])[j]), {Role.text})
         # numbers in the text (model codes, capacities, sizes), however they are written: 'AB-200' = 'ab200'
-        nums = {s: ([NUMBER.findall(t) for t in pairs_text[s][0]], [NUMBER.findall(t) for t in pairs_text[s][1]]) for s in splits}
+        nums = {
+            s: ([NUMBER.findall(t) for t in pairs_text[s][0]], [NUMBER.findall(t) for t in pairs_text[s][1]])
+            for s in splits
+        }
         for j, what in enumerate(("only_left", "only_right", "jaccard")):
             cols.add(f"{col}~numbers_{what}", *both(lambda s: _token_overlap(*nums[s])[j]), {Role.text})
         core = {s: _core_text(toks[s], pf.sides[s], cat_tokens) for s in splits} if cat_cols else None
-        if core is not None and any(a != b for a, b in zip(core["train_pairs"][0] + core["train_pairs"][1], toks["train_pairs"][0] + toks["train_pairs"][1])):
+        if core is not None and any(
+            a != b
+            for a, b in zip(
+                core["train_pairs"][0] + core["train_pairs"][1], toks["train_pairs"][0] + toks["train_pairs"][1]
+            )
+        ):
             core_text = {s: ([" ".join(t) for t in core[s][0]], [" ".join(t) for t in core[s][1]]) for s in splits}
             for sname in ("ratio", "token_set", "jaro_winkler"):
-                cols.add(f"{col}~core_{sname}", *both(lambda s: _fuzzy(*core_text[s], STRING_SCORERS[sname])), {Role.text, Role.categorical})
+                cols.add(
+                    f"{col}~core_{sname}",
+                    *both(lambda s: _fuzzy(*core_text[s], STRING_SCORERS[sname])),
+                    {Role.text, Role.categorical},
+                )
             for j, what in enumerate(("only_left", "only_right", "jaccard")):
-                cols.add(f"{col}~core_tokens_{what}", *both(lambda s: _token_overlap(*core[s])[j]), {Role.text, Role.categorical})
+                cols.add(
+                    f"{col}~core_tokens_{what}",
+                    *both(lambda s: _token_overlap(*core[s])[j]),
+                    {Role.text, Role.categorical},
+                )
             core_nums = {s: tuple([NUMBER.findall(" ".join(t)) for t in side] for side in core[s]) for s in splits}
             for j, what in enumerate(("only_left", "only_right", "jaccard")):
-                cols.add(f"{col}~core_numbers_{what}", *both(lambda s: _token_overlap(*core_nums[s])[j]), {Role.text, Role.categorical})
+                cols.add(
+                    f"{col}~core_numbers_{what}",
+                    *both(lambda s: _token_overlap(*core_nums[s])[j]),
+                    {Role.text, Role.categorical},
+                )
         cols.add(f"{col}~missing", *both(lambda s: _missing_count(*pf.values(s, col))), {Role.text})
     if len(text_cols) > 1:
-        joined = {s: tuple([" ".join(parts) for parts in zip(*[_text(v) for v in vals])] for vals in zip(*[pf.values(s, c) for c in text_cols])) for s in splits}
+        joined = {
+            s: tuple(
+                [" ".join(parts) for parts in zip(*[_text(v) for v in vals])]
+                for vals in zip(*[pf.values(s, c) for c in text_cols])
+            )
+            for s in splits
+        }
         cols.add("all_text~token_set", *both(lambda s: _fuzzy(*joined[s], fuzz.token_set_ratio)), {Role.text})
         cols.add("all_text~token_sort", *both(lambda s: _fuzzy(*joined[s], fuzz.token_sort_ratio)), {Role.text})
 
     for col in release.columns(Role.numeric):
+
         def diffs(split, col=col):
             a, b = (_numeric(v) for v in pf.values(split, col))
             absdiff = np.abs(a - b)
@@ -528,19 +636,29 @@ def matching_features(release: Release, embeddings: dict[str, Embedding], params
                 rel = np.where(scale > 0, absdiff / np.where(scale > 0, scale, 1.0), 0.0)
             rel[np.isnan(absdiff)] = np.nan
             return absdiff, rel
+
         values = both(diffs)
         cols.add(f"{col}~absdiff", values[0][0], values[1][0], {Role.numeric})
         cols.add(f"{col}~reldiff", values[0][1], values[1][1], {Role.numeric})
         cols.add(f"{col}~missing", *both(lambda s: _missing_count(*pf.values(s, col))), {Role.numeric})
 
     for col in cat_cols:
+
         def equal(split, col=col):
             a, b = (v.astype("string") for v in pf.values(split, col))
-            na, nb = [utils.default_process(x) if x is not pd.NA else "" for x in a], [utils.default_process(x) if x is not pd.NA else "" for x in b]
+            na, nb = (
+                [utils.default_process(x) if x is not pd.NA else "" for x in a],
+                [utils.default_process(x) if x is not pd.NA else "" for x in b],
+            )
             return np.array([float(x == y) if x and y else np.nan for x, y in zip(na, nb)])
+
         cols.add(f"{col}~equal", *both(equal), {Role.categorical})
         for sname in CATEGORY_SCORERS:
-            cols.add(f"{col}~{sname}", *both(lambda s: _fuzzy(*[_text(v) for v in pf.values(s, col)], STRING_SCORERS[sname])), {Role.categorical})
+            cols.add(
+                f"{col}~{sname}",
+                *both(lambda s: _fuzzy(*[_text(v) for v in pf.values(s, col)], STRING_SCORERS[sname])),
+                {Role.categorical},
+            )
         cols.add(f"{col}~missing", *both(lambda s: _missing_count(*pf.values(s, col))), {Role.categorical})
 
     _embedding_pair_features(cols, pf, embeddings, params)
@@ -549,12 +667,14 @@ def matching_features(release: Release, embeddings: dict[str, Embedding], params
 
 def _missing_count(a: pd.Series, b: pd.Series) -> np.ndarray:
     """0, 1 or 2: how many of the two records lack the attribute."""
+
     def miss(s: pd.Series) -> np.ndarray:
         m = s.isna().to_numpy()
         if s.dtype == object or pd.api.types.is_string_dtype(s):
             m = m | (s.astype("string").fillna("").str.strip() == "").to_numpy()
         return m
-    return (miss(a).astype(np.float64) + miss(b).astype(np.float64))
+
+    return miss(a).astype(np.float64) + miss(b).astype(np.float64)
 
 
 def _tfidf_cosine(tfidf: TfidfVectorizer, a: list[str], b: list[str]) -> np.ndarray:
@@ -567,7 +687,9 @@ def _tfidf_cosine(tfidf: TfidfVectorizer, a: list[str], b: list[str]) -> np.ndar
     return sim
 
 
-def _core_text(toks: tuple[list[list[str]], list[list[str]]], side: _Side, cat_tokens: dict[str, list[set[str]]]) -> tuple[list[list[str]], list[list[str]]]:
+def _core_text(
+    toks: tuple[list[list[str]], list[list[str]]], side: _Side, cat_tokens: dict[str, list[set[str]]]
+) -> tuple[list[list[str]], list[list[str]]]:
     """Both texts without the tokens of either record's categorical values (colour, size...)."""
     left, right = [], []
     for i, (a, b) in enumerate(zip(*toks)):
@@ -577,15 +699,25 @@ def _core_text(toks: tuple[list[list[str]], list[list[str]]], side: _Side, cat_t
     return left, right
 
 
-def _embedding_pair_features(cols: _Columns, pf: _PairFrame, embeddings: dict[str, Embedding], params: TrainParams) -> None:
+def _embedding_pair_features(
+    cols: _Columns, pf: _PairFrame, embeddings: dict[str, Embedding], params: TrainParams
+) -> None:
     splits = ("train_pairs", "test_pairs")
     for emb in embeddings.values():
-        fit = np.concatenate([emb.vectors["left"][pf.fit_left][~emb.missing["left"][pf.fit_left]], emb.vectors["right"][pf.fit_right][~emb.missing["right"][pf.fit_right]]]).astype(np.float64)
+        fit = np.concatenate(
+            [
+                emb.vectors["left"][pf.fit_left][~emb.missing["left"][pf.fit_left]],
+                emb.vectors["right"][pf.fit_right][~emb.missing["right"][pf.fit_right]],
+            ]
+        ).astype(np.float64)
         centre = fit.mean(axis=0) if len(fit) else np.zeros(emb.dim)
 
         def pair(split, emb=emb):
             side = pf.sides[split]
-            a, b = emb.vectors["left"][side.left].astype(np.float64), emb.vectors["right"][side.right].astype(np.float64)
+            a, b = (
+                emb.vectors["left"][side.left].astype(np.float64),
+                emb.vectors["right"][side.right].astype(np.float64),
+            )
             gone = emb.missing["left"][side.left] | emb.missing["right"][side.right]
             return a, b, gone
 
@@ -609,7 +741,17 @@ def _embedding_pair_features(cols: _Columns, pf: _PairFrame, embeddings: dict[st
                 cols.add(f"{emb.name}~pc{j:02d}_product", prods[0][0][:, j], prods[1][0][:, j], {emb.role})
                 cols.add(f"{emb.name}~pc{j:02d}_absdiff", prods[0][1][:, j], prods[1][1][:, j], {emb.role})
         if emb.missing["left"].any() or emb.missing["right"].any():
-            cols.add(f"{emb.name}~clip_missing", *[(emb.missing["left"][pf.sides[s].left].astype(float) + emb.missing["right"][pf.sides[s].right].astype(float)) for s in splits], {emb.role})
+            cols.add(
+                f"{emb.name}~clip_missing",
+                *[
+                    (
+                        emb.missing["left"][pf.sides[s].left].astype(float)
+                        + emb.missing["right"][pf.sides[s].right].astype(float)
+                    )
+                    for s in splits
+                ],
+                {emb.role},
+            )
     # image-text: meaningful when the two towers share a space (pretrained CLIP)
     text = embeddings.get(TEXT_EMBEDDING)
     for emb in embeddings.values():
@@ -618,8 +760,12 @@ def _embedding_pair_features(cols: _Columns, pf: _PairFrame, embeddings: dict[st
         values = []
         for split in splits:
             side = pf.sides[split]
-            a = _cosine(emb.vectors["left"][side.left].astype(np.float64), text.vectors["right"][side.right].astype(np.float64))
-            b = _cosine(text.vectors["left"][side.left].astype(np.float64), emb.vectors["right"][side.right].astype(np.float64))
+            a = _cosine(
+                emb.vectors["left"][side.left].astype(np.float64), text.vectors["right"][side.right].astype(np.float64)
+            )
+            b = _cosine(
+                text.vectors["left"][side.left].astype(np.float64), emb.vectors["right"][side.right].astype(np.float64)
+            )
             a[emb.missing["left"][side.left] | text.missing["right"][side.right]] = np.nan
             b[text.missing["left"][side.left] | emb.missing["right"][side.right]] = np.nan
             values.append(np.nanmean(np.vstack([a, b]), axis=0) if len(a) else a)
@@ -667,7 +813,10 @@ def pair_groups(release: Release) -> np.ndarray:
         return x
 
     for lid, rid in zip(pairs[LEFT_ID].astype(str), pairs[RIGHT_ID].astype(str)):
-        a, b = find(node(("l", lid))), find(node(("r", rid))),
+        a, b = (
+            find(node(("l", lid))),
+            find(node(("r", rid))),
+        )
         if a != b:
             parent[max(a, b)] = min(a, b)
     roots = [find(nodes[("l", lid)]) for lid in pairs[LEFT_ID].astype(str)]

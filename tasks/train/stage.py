@@ -19,10 +19,45 @@ import pandas as pd
 import pyarrow as pa
 
 from tasks.core.params import TrainParams
-from tasks.train.features import FeatureSet, Release, build_features, labels, load_embeddings, load_release, pair_groups, test_keys
+from tasks.train.features import (
+    FeatureSet,
+    Release,
+    build_features,
+    labels,
+    load_embeddings,
+    load_release,
+    pair_groups,
+    test_keys,
+)
 from tasks.core.files import sha256_file, staged_dir, write_csv, write_json, write_parquet
-from tasks.core.schema import BASELINE_PREFIX, ID, LABEL, PAIR_ID, SCORE, SUBMISSION_META, Role, SubmissionRecord, TaskType
-from tasks.train.tune import FoldEnsemble, Problem, TuneResult, accuracy, binary_scores, class_priors, decide_classes, final_model, fit_and_validate, fit_full, grouped_folds, macro_f1, resolve_device, stratified_folds, tune
+from tasks.core.schema import (
+    BASELINE_PREFIX,
+    ID,
+    LABEL,
+    PAIR_ID,
+    SCORE,
+    SUBMISSION_META,
+    Role,
+    SubmissionRecord,
+    TaskType,
+)
+from tasks.train.tune import (
+    FoldEnsemble,
+    Problem,
+    TuneResult,
+    accuracy,
+    binary_scores,
+    class_priors,
+    decide_classes,
+    final_model,
+    fit_and_validate,
+    fit_full,
+    grouped_folds,
+    macro_f1,
+    resolve_device,
+    stratified_folds,
+    tune,
+)
 
 SCORE_DECIMALS = 6  # matching scores are rounded so that submissions are byte-stable
 
@@ -43,11 +78,38 @@ class Baseline:
 
 
 BASELINES: tuple[Baseline, ...] = (
-    Baseline("catboost-tuned", "CatBoost, tuned", "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities), hyperparameters tuned with Optuna on a validation split of train; matching threshold tuned on validation.", "tuned"),
-    Baseline("catboost-default", "CatBoost, default parameters", "CatBoost on all features with the library's default hyperparameters (learning rate chosen by CatBoost), iterations capped by train.default_iterations instead of the library's 1000 to fit the time budget; one-hot encoding up to train.one_hot_max_size values; matching threshold 0.5.", "default"),
-    Baseline("majority", "Floor: majority class", "Predicts the most frequent train class for every row; for matching that is 'no match' for every pair (all negative).", "floor"),
-    Baseline("no-images", "Ablation: no images", "The tuned CatBoost refitted without any feature computed from an image column (same hyperparameters, its own early stopping and threshold). Identical to catboost-tuned on tasks without images.", "tuned", frozenset({Role.text, Role.numeric, Role.categorical})),
-    Baseline("text-only", "Ablation: text only", "The tuned CatBoost refitted on features of the text columns only (words, text embeddings, text similarities). The floor on tasks without text.", "tuned", frozenset({Role.text})),
+    Baseline(
+        "catboost-tuned",
+        "CatBoost, tuned",
+        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities), hyperparameters tuned with Optuna on a validation split of train; matching threshold tuned on validation.",
+        "tuned",
+    ),
+    Baseline(
+        "catboost-default",
+        "CatBoost, default parameters",
+        "CatBoost on all features with the library's default hyperparameters (learning rate chosen by CatBoost), iterations capped by train.default_iterations instead of the library's 1000 to fit the time budget; one-hot encoding up to train.one_hot_max_size values; matching threshold 0.5.",
+        "default",
+    ),
+    Baseline(
+        "majority",
+        "Floor: majority class",
+        "Predicts the most frequent train class for every row; for matching that is 'no match' for every pair (all negative).",
+        "floor",
+    ),
+    Baseline(
+        "no-images",
+        "Ablation: no images",
+        "The tuned CatBoost refitted without any feature computed from an image column (same hyperparameters, its own early stopping and threshold). Identical to catboost-tuned on tasks without images.",
+        "tuned",
+        frozenset({Role.text, Role.numeric, Role.categorical}),
+    ),
+    Baseline(
+        "text-only",
+        "Ablation: text only",
+        "The tuned CatBoost refitted on features of the text columns only (words, text embeddings, text similarities). The floor on tasks without text.",
+        "tuned",
+        frozenset({Role.text}),
+    ),
 )
 
 
@@ -84,7 +146,11 @@ class TrainReport:
 
 def make_problem(release: Release, features: FeatureSet, params: TrainParams, device: str) -> Problem:
     y = labels(release)
-    folds = stratified_folds(y, params) if release.type is TaskType.classification else grouped_folds(pair_groups(release), params)
+    folds = (
+        stratified_folds(y, params)
+        if release.type is TaskType.classification
+        else grouped_folds(pair_groups(release), params)
+    )
     return Problem(release.task, release.type, features, y, folds, device)
 
 
@@ -96,7 +162,16 @@ def prepare(task: str, public_root: Path, embeddings_root: Path, params: TrainPa
     return release, make_problem(release, features, params, resolve_device(params.device))
 
 
-def train_task(task: str, public_root: Path, embeddings_root: Path, models_root: Path, metrics_root: Path, submissions_root: Path, params: TrainParams, opens_at: str) -> TrainReport:
+def train_task(
+    task: str,
+    public_root: Path,
+    embeddings_root: Path,
+    models_root: Path,
+    metrics_root: Path,
+    submissions_root: Path,
+    params: TrainParams,
+    opens_at: str,
+) -> TrainReport:
     """Everything the train stage does for one task."""
     start = time.perf_counter()
     release, problem = prepare(task, public_root, embeddings_root, params)
@@ -122,25 +197,35 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
         for r in results:
             if r.model is not None and (r.baseline.name == "catboost-tuned" or r.model is not tuned.model):
                 r.model.save(stage, "model" if r.baseline.name == "catboost-tuned" else r.baseline.team)
-        write_json(stage / "best_params.json", {
-            "task": task,
-            "tuned": tuning.best_params,
-            "catboost": tuned.model.params(),
-            "final_model": params.final_model,
-            "iterations": tuned.iterations,
-            "best_iteration_on_validation": tuning.validation.best_iteration,
-            "decision": {"threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.decision},
-            "best_trial": tuning.best_trial,
-            "validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
-            "study": tuning.study_name,
-        })
+        write_json(
+            stage / "best_params.json",
+            {
+                "task": task,
+                "tuned": tuning.best_params,
+                "catboost": tuned.model.params(),
+                "final_model": params.final_model,
+                "iterations": tuned.iterations,
+                "best_iteration_on_validation": tuning.validation.best_iteration,
+                "decision": {
+                    "threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.decision
+                },
+                "best_trial": tuning.best_trial,
+                "validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
+                "study": tuning.study_name,
+            },
+        )
         write_parquet(pa.Table.from_pandas(tuning.trials, preserve_index=False), stage / "trials.parquet")
         importance = tuned.model.feature_importance()
-        write_json(stage / "features.json", {
-            "features": [dict(d, importance=round(float(v), 6)) for d, v in zip(problem.features.describe(), importance)],
-            "cat_features": problem.features.cat_features,
-            "text_features": problem.features.text_features,
-        })
+        write_json(
+            stage / "features.json",
+            {
+                "features": [
+                    dict(d, importance=round(float(v), 6)) for d, v in zip(problem.features.describe(), importance)
+                ],
+                "cat_features": problem.features.cat_features,
+                "text_features": problem.features.text_features,
+            },
+        )
     outputs.append(models_dir)
 
     for r in results:
@@ -151,7 +236,11 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
         "task": task,
         "type": release.type.value,
         "primary_metric": release.primary_metric,
-        "validation": {"method": params.validation, "rows": int(sum(len(v) for _, v in problem.folds)), "folds": len(problem.folds)},
+        "validation": {
+            "method": params.validation,
+            "rows": int(sum(len(v) for _, v in problem.folds)),
+            "folds": len(problem.folds),
+        },
         "baselines": {r.baseline.name: {k: round(v, 6) for k, v in r.validation.items()} for r in results},
         "tuning": {
             "complete": tuning.n_complete,
@@ -160,8 +249,21 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
             "stopped_by": tuning.stopped_by,
             "best_trial": tuning.best_trial,
         },
-        "model": {"device": problem.device, "final": params.final_model, "iterations": tuned.iterations, ("threshold" if release.type is TaskType.matching else "prior_power"): None if tuned.decision is None else round(tuned.decision, 6), "features": len(problem.features.features)},
-        "seconds": {"features": round(features_s, 2), "tuning": round(tuning.seconds, 2), "baselines": round(baselines_s, 2), "total": round(total_s, 2)},
+        "model": {
+            "device": problem.device,
+            "final": params.final_model,
+            "iterations": tuned.iterations,
+            ("threshold" if release.type is TaskType.matching else "prior_power"): None
+            if tuned.decision is None
+            else round(tuned.decision, 6),
+            "features": len(problem.features.features),
+        },
+        "seconds": {
+            "features": round(features_s, 2),
+            "tuning": round(tuning.seconds, 2),
+            "baselines": round(baselines_s, 2),
+            "total": round(total_s, 2),
+        },
     }
     metrics_path = Path(metrics_root) / f"{task}.json"
     write_json(metrics_path, metrics)
@@ -169,16 +271,33 @@ def train_task(task: str, public_root: Path, embeddings_root: Path, models_root:
     return TrainReport(task, metrics, outputs)
 
 
-def _run_baseline(b: Baseline, release: Release, problem: Problem, params: TrainParams, tuning: TuneResult | None, done: dict[str, BaselineResult]) -> BaselineResult:
+def _run_baseline(
+    b: Baseline,
+    release: Release,
+    problem: Problem,
+    params: TrainParams,
+    tuning: TuneResult | None,
+    done: dict[str, BaselineResult],
+) -> BaselineResult:
     keys = test_keys(release)
     metric = release.primary_metric
     if b.kind == "floor":
         return _floor(b, problem, keys)
     if b.kind == "default":
         # what a participant gets from CatBoost out of the box: validated on the same folds, fitted on all of train
-        val = fit_and_validate(problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_decision=False)
+        val = fit_and_validate(
+            problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_decision=False
+        )
         model = FoldEnsemble([fit_full(problem, params, {}, params.default_iterations)])
-        return _predict(b, problem, model, keys, val.scores, params.default_iterations, 0.5 if problem.type is TaskType.matching else 0.0)
+        return _predict(
+            b,
+            problem,
+            model,
+            keys,
+            val.scores,
+            params.default_iterations,
+            0.5 if problem.type is TaskType.matching else 0.0,
+        )
     # tuned, or a modality ablation of it: same hyperparameters, own early stopping and threshold
     sub = problem if b.roles is None else problem.restrict(problem.features.restrict(set(b.roles)))
     if not sub.features.features:
@@ -187,13 +306,37 @@ def _run_baseline(b: Baseline, release: Release, problem: Problem, params: Train
         return result
     if b.roles is not None and len(sub.features.features) == len(problem.features.features):
         same = done["catboost-tuned"]
-        return BaselineResult(b, same.validation, same.keys, same.labels, same.scores, same.model, same.iterations, same.decision, note="no feature to leave out: the tuned model")
-    validation = tuning.validation if b.roles is None else fit_and_validate(sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds")
+        return BaselineResult(
+            b,
+            same.validation,
+            same.keys,
+            same.labels,
+            same.scores,
+            same.model,
+            same.iterations,
+            same.decision,
+            note="no feature to leave out: the tuned model",
+        )
+    validation = (
+        tuning.validation
+        if b.roles is None
+        else fit_and_validate(
+            sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds"
+        )
+    )
     model, iterations = final_model(sub, params, tuning.best_params, validation)
     return _predict(b, sub, model, keys, validation.scores, iterations, validation.decision)
 
 
-def _predict(b: Baseline, problem: Problem, model: FoldEnsemble, keys: pd.Series, validation: dict[str, float], iterations: int, decision: float | None) -> BaselineResult:
+def _predict(
+    b: Baseline,
+    problem: Problem,
+    model: FoldEnsemble,
+    keys: pd.Series,
+    validation: dict[str, float],
+    iterations: int,
+    decision: float | None,
+) -> BaselineResult:
     """Test predictions under the decision rule chosen on validation (threshold or class-prior power)."""
     score, classes = model.predict(problem, problem.features.test)
     if problem.type is TaskType.classification:
@@ -213,18 +356,27 @@ def _floor(b: Baseline, problem: Problem, keys: pd.Series) -> BaselineResult:
     truth, pred = np.concatenate(truth_parts), np.concatenate(pred_parts)
     majority = _majority(problem.y)
     if problem.type is TaskType.classification:
-        return BaselineResult(b, _class_scores(truth, pred), keys, np.full(len(keys), str(majority), dtype=object), None)
+        return BaselineResult(
+            b, _class_scores(truth, pred), keys, np.full(len(keys), str(majority), dtype=object), None
+        )
     scores = binary_scores(truth.astype(int), pred.astype(int))
-    return BaselineResult(b, scores, keys, np.full(len(keys), int(majority), dtype=np.int8), np.zeros(len(keys)), decision=0.5)
+    return BaselineResult(
+        b, scores, keys, np.full(len(keys), int(majority), dtype=np.int8), np.zeros(len(keys)), decision=0.5
+    )
 
 
 def _class_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {"macro_f1": macro_f1(truth.astype(str), pred.astype(str)), "accuracy": accuracy(truth.astype(str), pred.astype(str))}
+    return {
+        "macro_f1": macro_f1(truth.astype(str), pred.astype(str)),
+        "accuracy": accuracy(truth.astype(str), pred.astype(str)),
+    }
 
 
 def _majority(y: np.ndarray):
     """The most frequent value; ties go to the smallest, so the choice is stable."""
-    values, counts = np.unique(np.asarray(y).astype(str) if np.asarray(y).dtype == object else np.asarray(y), return_counts=True)
+    values, counts = np.unique(
+        np.asarray(y).astype(str) if np.asarray(y).dtype == object else np.asarray(y), return_counts=True
+    )
     return values[np.flatnonzero(counts == counts.max())[0]]
 
 
@@ -233,10 +385,20 @@ def submission_table(task_type: TaskType, r: BaselineResult) -> pa.Table:
     if task_type is TaskType.classification:
         frame = pd.DataFrame({ID: r.keys.to_numpy(dtype=object), LABEL: r.labels.astype(str)})
         frame = frame.sort_values(ID, kind="stable")
-        return pa.table({ID: pa.array(frame[ID].tolist(), pa.string()), LABEL: pa.array(frame[LABEL].tolist(), pa.string())})
-    frame = pd.DataFrame({PAIR_ID: r.keys.to_numpy(dtype=object), LABEL: r.labels.astype(np.int8), SCORE: r.scores.astype(np.float64)})
+        return pa.table(
+            {ID: pa.array(frame[ID].tolist(), pa.string()), LABEL: pa.array(frame[LABEL].tolist(), pa.string())}
+        )
+    frame = pd.DataFrame(
+        {PAIR_ID: r.keys.to_numpy(dtype=object), LABEL: r.labels.astype(np.int8), SCORE: r.scores.astype(np.float64)}
+    )
     frame = frame.sort_values(PAIR_ID, kind="stable")
-    return pa.table({PAIR_ID: pa.array(frame[PAIR_ID].tolist(), pa.string()), LABEL: pa.array(frame[LABEL].to_numpy(), pa.int8()), SCORE: pa.array(frame[SCORE].to_numpy(), pa.float64())})
+    return pa.table(
+        {
+            PAIR_ID: pa.array(frame[PAIR_ID].tolist(), pa.string()),
+            LABEL: pa.array(frame[LABEL].to_numpy(), pa.int8()),
+            SCORE: pa.array(frame[SCORE].to_numpy(), pa.float64()),
+        }
+    )
 
 
 def write_submission(submissions_root: Path, task: str, task_type: TaskType, r: BaselineResult, opens_at: str) -> Path:

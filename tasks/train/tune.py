@@ -37,7 +37,13 @@ JOURNAL_PREFIX = "journal:"
 REPORT_EVERY = 10  # iterations between two reports to the pruner
 # CatBoost's own defaults for the dimensions we tune; the first trial of a fresh study
 # tries them, so tuning starts from the library's choice and can only improve on it.
-CATBOOST_DEFAULTS: dict[str, Any] = {"depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0, "bagging_temperature": 1.0, "auto_class_weights": "None"}
+CATBOOST_DEFAULTS: dict[str, Any] = {
+    "depth": 6,
+    "l2_leaf_reg": 3.0,
+    "random_strength": 1.0,
+    "bagging_temperature": 1.0,
+    "auto_class_weights": "None",
+}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -175,7 +181,10 @@ def _folds_from(fold_of: np.ndarray, n_folds: int) -> tuple[tuple[np.ndarray, np
         val = np.flatnonzero(fold_of == k)
         fit = np.flatnonzero(fold_of != k)
         if len(val) == 0 or len(fit) == 0:
-            raise InputError(problem=f"train is too small to hold out validation fold {k + 1} of {n_folds}", fix="lower train.cv_folds, use validation: holdout or raise validation_fraction")
+            raise InputError(
+                problem=f"train is too small to hold out validation fold {k + 1} of {n_folds}",
+                fix="lower train.cv_folds, use validation: holdout or raise validation_fraction",
+            )
         folds.append((fit, val))
     return tuple(folds)
 
@@ -192,7 +201,10 @@ def resolve_device(choice: str) -> str:
     driver = Path("/proc/driver/nvidia/version").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
     count = get_gpu_device_count() if choice in ("auto", "gpu") and driver else 0
     if choice == "gpu" and count == 0:
-        raise InputError(problem="train.device is gpu but CatBoost sees no CUDA device", fix="set train.device to auto or cpu, or run on a machine with a GPU")
+        raise InputError(
+            problem="train.device is gpu but CatBoost sees no CUDA device",
+            fix="set train.device to auto or cpu, or run on a machine with a GPU",
+        )
     return "GPU" if count > 0 else "CPU"
 
 
@@ -226,7 +238,9 @@ def catboost_params(problem: Problem, params: TrainParams, tuned: dict[str, Any]
 
 
 def _pool(problem: Problem, X: pd.DataFrame, y: np.ndarray | None = None) -> Pool:
-    return Pool(X, y, cat_features=problem.features.cat_features or None, text_features=problem.features.text_features or None)
+    return Pool(
+        X, y, cat_features=problem.features.cat_features or None, text_features=problem.features.text_features or None
+    )
 
 
 class _PruningCallback:
@@ -289,7 +303,14 @@ def decide_classes(score: np.ndarray, classes: np.ndarray, priors: np.ndarray, p
     return classes[np.argmax(score / priors[None, :] ** prior_power, axis=1)]
 
 
-def evaluate(problem: Problem, primary_metric: str, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None, decision: float | None) -> tuple[float, dict[str, float], float | None]:
+def evaluate(
+    problem: Problem,
+    primary_metric: str,
+    truth: np.ndarray,
+    score: np.ndarray,
+    classes: np.ndarray | None,
+    decision: float | None,
+) -> tuple[float, dict[str, float], float | None]:
     """Primary metric and companions of validation predictions under a decision rule, which
     is tuned on them when `decision` is None: the threshold on the match probability
     (matching) or the power of the class-prior correction (classification)."""
@@ -311,7 +332,18 @@ def evaluate(problem: Problem, primary_metric: str, truth: np.ndarray, score: np
     return scores[primary_metric], scores, decision
 
 
-def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any], iterations: int, primary_metric: str, *, early_stopping: bool = True, tune_decision: bool = True, trial: optuna.Trial | None = None, keep_models: bool = False) -> Validation:
+def fit_and_validate(
+    problem: Problem,
+    params: TrainParams,
+    tuned: dict[str, Any],
+    iterations: int,
+    primary_metric: str,
+    *,
+    early_stopping: bool = True,
+    tune_decision: bool = True,
+    trial: optuna.Trial | None = None,
+    keep_models: bool = False,
+) -> Validation:
     """Fit on each fold's fit part, predict its validation part, score the pooled predictions."""
     start = time.perf_counter()
     truth_parts, score_parts, best_iters, models = [], [], [], []
@@ -333,7 +365,11 @@ def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any
         )
         if callback is not None and callback.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at iteration {callback.pruned_at} of fold {k + 1}")
-        best_iters.append(model.get_best_iteration() if early_stopping and model.get_best_iteration() is not None else model.tree_count_ - 1)
+        best_iters.append(
+            model.get_best_iteration()
+            if early_stopping and model.get_best_iteration() is not None
+            else model.tree_count_ - 1
+        )
         fold_classes = classes_of(model) if problem.type is TaskType.classification else None
         score = predict_scores(model, problem, problem.X.iloc[val])
         if fold_classes is not None:
@@ -344,8 +380,22 @@ def fit_and_validate(problem: Problem, params: TrainParams, tuned: dict[str, Any
         if keep_models:
             models.append(model)
     truth, score = np.concatenate(truth_parts), np.concatenate(score_parts)
-    value, scores, decision = evaluate(problem, primary_metric, truth, score, classes, None if tune_decision else (0.5 if problem.type is TaskType.matching else 0.0))
-    return Validation(score=value, scores=scores, best_iteration=int(round(float(np.mean(best_iters)))), decision=decision, seconds=time.perf_counter() - start, models=models)
+    value, scores, decision = evaluate(
+        problem,
+        primary_metric,
+        truth,
+        score,
+        classes,
+        None if tune_decision else (0.5 if problem.type is TaskType.matching else 0.0),
+    )
+    return Validation(
+        score=value,
+        scores=scores,
+        best_iteration=int(round(float(np.mean(best_iters)))),
+        decision=decision,
+        seconds=time.perf_counter() - start,
+        models=models,
+    )
 
 
 def _align_classes(problem: Problem, classes: np.ndarray | None) -> np.ndarray:
@@ -390,7 +440,9 @@ class FoldEnsemble:
         if problem.type is TaskType.matching:
             return np.mean([predict_scores(m, problem, X) for m in self.models], axis=0), None
         classes = np.asarray(sorted(set().union(*(classes_of(m).tolist() for m in self.models))), dtype=object)
-        return np.mean([_expand(predict_scores(m, problem, X), classes_of(m), classes) for m in self.models], axis=0), classes
+        return np.mean(
+            [_expand(predict_scores(m, problem, X), classes_of(m), classes) for m in self.models], axis=0
+        ), classes
 
     @property
     def tree_count(self) -> int:
@@ -398,7 +450,11 @@ class FoldEnsemble:
 
     def save(self, folder: Path, stem: str) -> list[Path]:
         models = [self.summed] if self.summed is not None else self.models
-        paths = [folder / f"{stem}.cbm"] if len(models) == 1 else [folder / f"{stem}.fold{k + 1}.cbm" for k in range(len(models))]
+        paths = (
+            [folder / f"{stem}.cbm"]
+            if len(models) == 1
+            else [folder / f"{stem}.fold{k + 1}.cbm" for k in range(len(models))]
+        )
         for model, path in zip(models, paths):
             _save_stable(model, path)
         return paths
@@ -433,7 +489,9 @@ def fit_full(problem: Problem, params: TrainParams, tuned: dict[str, Any], itera
     return model
 
 
-def final_model(problem: Problem, params: TrainParams, tuned: dict[str, Any], validation: Validation) -> tuple[FoldEnsemble, int]:
+def final_model(
+    problem: Problem, params: TrainParams, tuned: dict[str, Any], validation: Validation
+) -> tuple[FoldEnsemble, int]:
     """The model that predicts test: the validated fold models, or one refit on all of train."""
     if params.final_model == "folds" and validation.models:
         ensemble = FoldEnsemble(validation.models)
@@ -451,7 +509,7 @@ def open_storage(url: str | None):
     if url is None:
         return None
     if url.startswith(JOURNAL_PREFIX):
-        path = Path(url[len(JOURNAL_PREFIX):])
+        path = Path(url[len(JOURNAL_PREFIX) :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     return url
@@ -483,14 +541,26 @@ def _defaults_in(space: dict[str, SearchDimension], known: dict[str, Any]) -> di
     return out
 
 
-def open_study(problem: Problem, params: TrainParams, worker: int = 0, storage: str | None = None, first_trial: dict[str, Any] | None = None) -> optuna.Study:
+def open_study(
+    problem: Problem,
+    params: TrainParams,
+    worker: int = 0,
+    storage: str | None = None,
+    first_trial: dict[str, Any] | None = None,
+) -> optuna.Study:
     """Create or join the task's study; worker k samples with seed + k so workers do not repeat each other.
 
     A fresh study first tries CatBoost's defaults (`first_trial` adds what the caller knows,
     such as the learning rate CatBoost chose for the default baseline).
     """
     sampler = optuna.samplers.TPESampler(seed=params.seed + worker, n_startup_trials=params.tpe_startup_trials)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=params.pruning_warmup_iterations, interval_steps=1) if params.pruning else optuna.pruners.NopPruner()
+    pruner = (
+        optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=params.pruning_warmup_iterations, interval_steps=1
+        )
+        if params.pruning
+        else optuna.pruners.NopPruner()
+    )
     study = optuna.create_study(
         storage=open_storage(storage if storage is not None else params.storage),
         sampler=sampler,
@@ -500,7 +570,11 @@ def open_study(problem: Problem, params: TrainParams, worker: int = 0, storage: 
         load_if_exists=True,
     )
     if not study.trials:
-        study.enqueue_trial(_defaults_in(params.search_space, first_trial or {}), user_attrs={"origin": "catboost defaults"}, skip_if_exists=True)
+        study.enqueue_trial(
+            _defaults_in(params.search_space, first_trial or {}),
+            user_attrs={"origin": "catboost defaults"},
+            skip_if_exists=True,
+        )
     return study
 
 
@@ -510,7 +584,15 @@ def objective_for(problem: Problem, params: TrainParams, primary_metric: str, wo
     def objective(trial: optuna.Trial) -> float:
         tuned = suggest(trial, params.search_space)
         trial.set_user_attr("worker", worker)
-        result = fit_and_validate(problem, params, tuned, params.max_iterations, primary_metric, trial=trial, keep_models=keep is not None and params.final_model == "folds")
+        result = fit_and_validate(
+            problem,
+            params,
+            tuned,
+            params.max_iterations,
+            primary_metric,
+            trial=trial,
+            keep_models=keep is not None and params.final_model == "folds",
+        )
         trial.set_user_attr("best_iteration", result.best_iteration)
         trial.set_user_attr("scores", result.scores)
         if result.decision is not None:
@@ -522,7 +604,17 @@ def objective_for(problem: Problem, params: TrainParams, primary_metric: str, wo
     return objective
 
 
-def run_trials(study: optuna.Study, problem: Problem, params: TrainParams, primary_metric: str, *, n_trials: int, timeout_s: float | None, worker: int = 0, keep: dict | None = None) -> str:
+def run_trials(
+    study: optuna.Study,
+    problem: Problem,
+    params: TrainParams,
+    primary_metric: str,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    worker: int = 0,
+    keep: dict | None = None,
+) -> str:
     """Run trials until the study holds n_trials finished ones or the timeout passes; says which stopped it."""
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     start = time.perf_counter()
@@ -556,15 +648,35 @@ class TuneResult:
     trials: pd.DataFrame = field(repr=False)
 
 
-def tune(problem: Problem, params: TrainParams, primary_metric: str, *, worker: int = 0, first_trial: dict[str, Any] | None = None) -> TuneResult:
+def tune(
+    problem: Problem,
+    params: TrainParams,
+    primary_metric: str,
+    *,
+    worker: int = 0,
+    first_trial: dict[str, Any] | None = None,
+) -> TuneResult:
     """Run (or continue) the task's study and return its best trial."""
     start = time.perf_counter()
     study = open_study(problem, params, worker, first_trial=first_trial)
     keep: dict = {}
-    stopped_by = run_trials(study, problem, params, primary_metric, n_trials=params.n_trials, timeout_s=params.timeout_s, worker=worker, keep=keep)
+    stopped_by = run_trials(
+        study,
+        problem,
+        params,
+        primary_metric,
+        n_trials=params.n_trials,
+        timeout_s=params.timeout_s,
+        worker=worker,
+        keep=keep,
+    )
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        raise InputError(problem=f"no tuning trial of {problem.task} completed", fix="raise train.timeout_s or train.n_trials, or set train.pruning: false", task=problem.task)
+        raise InputError(
+            problem=f"no tuning trial of {problem.task} completed",
+            fix="raise train.timeout_s or train.n_trials, or set train.pruning: false",
+            task=problem.task,
+        )
     # best value first; among equals the earlier trial, so the choice does not depend on ties
     best = sorted(complete, key=lambda t: (-t.value, t.number))[0]
     pruned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
@@ -572,9 +684,16 @@ def tune(problem: Problem, params: TrainParams, primary_metric: str, *, worker: 
     if keep.get("number") == best.number:
         validation = keep["validation"]
     elif params.final_model == "folds":  # the best trial ran in another worker (or an earlier run): fit its folds again
-        validation = fit_and_validate(problem, params, dict(best.params), params.max_iterations, primary_metric, keep_models=True)
+        validation = fit_and_validate(
+            problem, params, dict(best.params), params.max_iterations, primary_metric, keep_models=True
+        )
     else:
-        validation = Validation(score=float(best.value), scores=dict(best.user_attrs.get("scores", {})), best_iteration=int(best.user_attrs["best_iteration"]), decision=best.user_attrs.get("decision"))
+        validation = Validation(
+            score=float(best.value),
+            scores=dict(best.user_attrs.get("scores", {})),
+            best_iteration=int(best.user_attrs["best_iteration"]),
+            decision=best.user_attrs.get("decision"),
+        )
     return TuneResult(
         best_params=dict(best.params),
         best_value=float(best.value),
@@ -595,7 +714,11 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = []
     names = sorted({k for t in study.trials for k in t.params})
     for t in sorted(study.trials, key=lambda t: t.number):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
         row = {
             "number": t.number,
             "state": t.state.name,

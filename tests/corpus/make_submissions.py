@@ -29,17 +29,43 @@ def release() -> None:
     shutil.rmtree(root, ignore_errors=True)
     pub, priv = root / "public", root / "private"
     for task, card in (
-        ("shop_kind", {"type": "classification", "track": "classification", "primary_metric": "macro_f1", "title": "Shop items into kinds", "classes": {"classes": CLASSES}}),
-        ("same_item", {"type": "matching", "track": "matching", "primary_metric": "f1", "title": "Same item in two shops", "classes": {"classes": [0, 1]}}),
+        (
+            "shop_kind",
+            {
+                "type": "classification",
+                "track": "classification",
+                "primary_metric": "macro_f1",
+                "title": "Shop items into kinds",
+                "classes": {"classes": CLASSES},
+            },
+        ),
+        (
+            "same_item",
+            {
+                "type": "matching",
+                "track": "matching",
+                "primary_metric": "f1",
+                "title": "Same item in two shops",
+                "classes": {"classes": [0, 1]},
+            },
+        ),
     ):
         (pub / task).mkdir(parents=True)
         (priv / task).mkdir(parents=True)
-        (pub / task / "card.json").write_text(json.dumps({"task_id": task, "features": {"title": "text"}, **card}, indent=2, sort_keys=True) + "\n")
+        (pub / task / "card.json").write_text(
+            json.dumps({"task_id": task, "features": {"title": "text"}, **card}, indent=2, sort_keys=True) + "\n"
+        )
     split = ["public" if i % 2 == 0 else "private" for i in range(12)]
     pq.write_table(pa.table({"id": IDS, "title": [f"item {i}" for i in IDS]}), pub / "shop_kind" / "test.parquet")
     pq.write_table(pa.table({"id": IDS, "label": TRUTH, "split": split}), priv / "shop_kind" / "test_labels.parquet")
-    pq.write_table(pa.table({"pair_id": PAIRS, "left_id": [f"L{i}" for i in range(10)], "right_id": [f"R{i}" for i in range(10)]}), pub / "same_item" / "test_pairs.parquet")
-    pq.write_table(pa.table({"pair_id": PAIRS, "label": pa.array(MATCH, pa.int8()), "split": split[:10]}), priv / "same_item" / "test_labels.parquet")
+    pq.write_table(
+        pa.table({"pair_id": PAIRS, "left_id": [f"L{i}" for i in range(10)], "right_id": [f"R{i}" for i in range(10)]}),
+        pub / "same_item" / "test_pairs.parquet",
+    )
+    pq.write_table(
+        pa.table({"pair_id": PAIRS, "label": pa.array(MATCH, pa.int8()), "split": split[:10]}),
+        priv / "same_item" / "test_labels.parquet",
+    )
 
 
 def good_rows(n: int = 12) -> list[str]:
@@ -58,40 +84,166 @@ def csv_bytes(lines: list[str]) -> bytes:
 
 
 def build_cases() -> None:
-    case("bad_columns", {"shop_kind.csv": csv_bytes(["ident,klass"] + good_rows())}, ["needs ['id', 'label']", "Fix: write the header id,label"])
+    case(
+        "bad_columns",
+        {"shop_kind.csv": csv_bytes(["ident,klass"] + good_rows())},
+        ["needs ['id', 'label']", "Fix: write the header id,label"],
+    )
     case("header_case", {"shop_kind.csv": csv_bytes(["ID,Label"] + good_rows())}, ["differ only in case or spaces"])
-    case("extra_column", {"shop_kind.csv": csv_bytes(["id,label,confidence"] + [r + ",0.5" for r in good_rows()])}, ["unexpected column(s) ['confidence']", "keep only id,label"])
-    case("unknown_ids", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() + ["s99,mug"])}, ["column 'id': line 14: id not in the test set (1 row) (found 's99')"])
-    case("padded_ids", {"shop_kind.csv": csv_bytes(["id,label", " s01,lamp"] + good_rows()[1:])}, ["id not in the test set (1 row) (found ' s01')", "no prediction for 1 of the 12 test id values (found 's01')"])
-    case("duplicate_ids", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() + ["s03,vase"])}, ["column 'id': line 14: id given more than once (1 repeated row) (found 's03')"])
-    case("duplicate_ids_parquet", {"shop_kind.parquet": pa.table({"id": IDS + ["s05"], "label": TRUTH + ["mug"]})}, ["shop_kind.parquet: column 'id': row 13: id given more than once"])
-    case("missing_ids", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows(10))}, ["no prediction for 2 of the 12 test id values (found 's11', 's12')", "add one row for every id of test.csv"])
+    case(
+        "extra_column",
+        {"shop_kind.csv": csv_bytes(["id,label,confidence"] + [r + ",0.5" for r in good_rows()])},
+        ["unexpected column(s) ['confidence']", "keep only id,label"],
+    )
+    case(
+        "unknown_ids",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() + ["s99,mug"])},
+        ["column 'id': line 14: id not in the test set (1 row) (found 's99')"],
+    )
+    case(
+        "padded_ids",
+        {"shop_kind.csv": csv_bytes(["id,label", " s01,lamp"] + good_rows()[1:])},
+        ["id not in the test set (1 row) (found ' s01')", "no prediction for 1 of the 12 test id values (found 's01')"],
+    )
+    case(
+        "duplicate_ids",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() + ["s03,vase"])},
+        ["column 'id': line 14: id given more than once (1 repeated row) (found 's03')"],
+    )
+    case(
+        "duplicate_ids_parquet",
+        {"shop_kind.parquet": pa.table({"id": IDS + ["s05"], "label": TRUTH + ["mug"]})},
+        ["shop_kind.parquet: column 'id': row 13: id given more than once"],
+    )
+    case(
+        "missing_ids",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows(10))},
+        ["no prediction for 2 of the 12 test id values (found 's11', 's12')", "add one row for every id of test.csv"],
+    )
     case("header_only", {"shop_kind.csv": csv_bytes(["id,label"])}, ["no prediction for 12 of the 12 test id values"])
     case("empty_file", {"shop_kind.csv": b""}, ["the file is empty", "start with the header line id,label"])
-    case("label_not_a_class", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:4] + ["s05,lamps"] + good_rows()[5:])}, ["column 'label': line 6: label is not a class of this task (1 row) (found 'lamps')", "card.json 'classes'"])
-    case("empty_label", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:2] + ["s03,"] + good_rows()[3:])}, ["line 4: label is not a class of this task (1 row) (found '')"])
-    case("match_label_not_binary", {"same_item.csv": csv_bytes(["pair_id,label"] + [f"{p},{'yes' if i == 0 else ('2' if i == 1 else m)}" for i, (p, m) in enumerate(zip(PAIRS, MATCH))])}, ["column 'label': lines 2, 3: label is not 0 or 1 (2 rows) (found 'yes', '2')"])
+    case(
+        "label_not_a_class",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:4] + ["s05,lamps"] + good_rows()[5:])},
+        ["column 'label': line 6: label is not a class of this task (1 row) (found 'lamps')", "card.json 'classes'"],
+    )
+    case(
+        "empty_label",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:2] + ["s03,"] + good_rows()[3:])},
+        ["line 4: label is not a class of this task (1 row) (found '')"],
+    )
+    case(
+        "match_label_not_binary",
+        {
+            "same_item.csv": csv_bytes(
+                ["pair_id,label"]
+                + [f"{p},{'yes' if i == 0 else ('2' if i == 1 else m)}" for i, (p, m) in enumerate(zip(PAIRS, MATCH))]
+            )
+        },
+        ["column 'label': lines 2, 3: label is not 0 or 1 (2 rows) (found 'yes', '2')"],
+    )
     scores = ["0.9", "1.5", "-0.1", "abc", "nan", "", "0.2", "0.3", "1", "0"]
-    case("score_out_of_range", {"same_item.csv": csv_bytes(["pair_id,label,score"] + [f"{p},{m},{s}" for p, m, s in zip(PAIRS, MATCH, scores)])}, ["column 'score': lines 3, 4, 5, 6, 7: score is not a number in [0, 1] (5 rows) (found '1.5', '-0.1', 'abc', 'nan', '')"])
-    case("match_label_float_parquet", {"same_item.parquet": pa.table({"pair_id": PAIRS, "label": [float(m) for m in MATCH]})}, ["labels have type double; matching labels are the integers 0 and 1"])
+    case(
+        "score_out_of_range",
+        {
+            "same_item.csv": csv_bytes(
+                ["pair_id,label,score"] + [f"{p},{m},{s}" for p, m, s in zip(PAIRS, MATCH, scores)]
+            )
+        },
+        [
+            "column 'score': lines 3, 4, 5, 6, 7: score is not a number in [0, 1] (5 rows) (found '1.5', '-0.1', 'abc', 'nan', '')"
+        ],
+    )
+    case(
+        "match_label_float_parquet",
+        {"same_item.parquet": pa.table({"pair_id": PAIRS, "label": [float(m) for m in MATCH]})},
+        ["labels have type double; matching labels are the integers 0 and 1"],
+    )
     latin = csv_bytes(["id,label"] + good_rows()[:3]) + "s04,caf\u00e9\n".encode("latin-1") + csv_bytes(good_rows()[4:])
-    case("not_utf8", {"shop_kind.csv": latin}, ["shop_kind.csv: line 5: the file is not UTF-8 text", "save it as UTF-8"])
-    case("oversize", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() * 30)}, ["larger than the cap of 0.001 MB", "the file was not kept"], max_file_mb=0.001)
-    case("ragged_rows", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:4] + ["s05,mug,extra", "", "s06"] + good_rows()[6:])}, ["lines 6, 8: wrong number of fields: 1, 3 instead of 2 (2 lines)", "no prediction for 2 of the 12 test id values (found 's05', 's06')"])
-    case("quoted_newline", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:2] + ['s03,"va', 'se"'] + good_rows()[3:])}, ["shop_kind.csv: line 4: a quoted value runs over the end of the line"])
-    case("unmatched_quote", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:5] + ['s06,"lamp'] + good_rows()[6:])}, ["shop_kind.csv: line 7: a quoted value runs over the end of the line", "check for an unmatched quote"])
+    case(
+        "not_utf8", {"shop_kind.csv": latin}, ["shop_kind.csv: line 5: the file is not UTF-8 text", "save it as UTF-8"]
+    )
+    case(
+        "oversize",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows() * 30)},
+        ["larger than the cap of 0.001 MB", "the file was not kept"],
+        max_file_mb=0.001,
+    )
+    case(
+        "ragged_rows",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:4] + ["s05,mug,extra", "", "s06"] + good_rows()[6:])},
+        [
+            "lines 6, 8: wrong number of fields: 1, 3 instead of 2 (2 lines)",
+            "no prediction for 2 of the 12 test id values (found 's05', 's06')",
+        ],
+    )
+    case(
+        "quoted_newline",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:2] + ['s03,"va', 'se"'] + good_rows()[3:])},
+        ["shop_kind.csv: line 4: a quoted value runs over the end of the line"],
+    )
+    case(
+        "unmatched_quote",
+        {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()[:5] + ['s06,"lamp'] + good_rows()[6:])},
+        ["shop_kind.csv: line 7: a quoted value runs over the end of the line", "check for an unmatched quote"],
+    )
     case("not_parquet", {"shop_kind.parquet": csv_bytes(["id,label"] + good_rows())}, ["not a readable Parquet file"])
-    case("unknown_task_file", {"predictions.csv": csv_bytes(["id,label"] + good_rows())}, ["predictions.csv: the file name does not name a task of the challenge", "shop_kind"])
-    case("wrong_case_name", {"Shop_Kind.CSV": csv_bytes(["id,label"] + good_rows())}, ["Shop_Kind.CSV: the file name is not exactly a task name and format", "rename it to shop_kind.csv"])
-    case("two_files_one_task", {"shop_kind.csv": csv_bytes(["id,label"] + good_rows()), "shop_kind.parquet": pa.table({"id": IDS, "label": TRUTH})}, ["2 files for one task: shop_kind.csv, shop_kind.parquet"])
+    case(
+        "unknown_task_file",
+        {"predictions.csv": csv_bytes(["id,label"] + good_rows())},
+        ["predictions.csv: the file name does not name a task of the challenge", "shop_kind"],
+    )
+    case(
+        "wrong_case_name",
+        {"Shop_Kind.CSV": csv_bytes(["id,label"] + good_rows())},
+        ["Shop_Kind.CSV: the file name is not exactly a task name and format", "rename it to shop_kind.csv"],
+    )
+    case(
+        "two_files_one_task",
+        {
+            "shop_kind.csv": csv_bytes(["id,label"] + good_rows()),
+            "shop_kind.parquet": pa.table({"id": IDS, "label": TRUTH}),
+        },
+        ["2 files for one task: shop_kind.csv, shop_kind.parquet"],
+    )
     good = {"shop_kind.csv": csv_bytes(["id,label"] + good_rows())}
-    case("path_trick_team", good, ["the team name would name a path outside its folder", "'../../etc'"], team="../../etc", raises=True)
-    case("control_chars_team", good, ["the team name contains control or invisible characters", "\\x1b"], team="red\u001b[31mteam", raises=True)
+    case(
+        "path_trick_team",
+        good,
+        ["the team name would name a path outside its folder", "'../../etc'"],
+        team="../../etc",
+        raises=True,
+    )
+    case(
+        "control_chars_team",
+        good,
+        ["the team name contains control or invisible characters", "\\x1b"],
+        team="red\u001b[31mteam",
+        raises=True,
+    )
     case("bidi_team", good, ["control or invisible characters"], team="team\u202eevil", raises=True)
-    case("html_in_name", good, ["the submission name contains markup characters", "<script>"], name="<script>alert(1)</script>", raises=True)
-    case("reserved_baseline_team", good, ["reserved for the organisers' baselines"], team="baseline-catboost", raises=True)
+    case(
+        "html_in_name",
+        good,
+        ["the submission name contains markup characters", "<script>"],
+        name="<script>alert(1)</script>",
+        raises=True,
+    )
+    case(
+        "reserved_baseline_team",
+        good,
+        ["reserved for the organisers' baselines"],
+        team="baseline-catboost",
+        raises=True,
+    )
     case("upper_case_team", good, ["the team name is not a slug", "e.g. 'my-team-1'"], team="My Team 1", raises=True)
-    case("description_with_newline", good, ["the description contains control or invisible characters"], description="line one\nline two", raises=True)
+    case(
+        "description_with_newline",
+        good,
+        ["the description contains control or invisible characters"],
+        description="line one\nline two",
+        raises=True,
+    )
 
 
 def main() -> None:
@@ -107,7 +259,9 @@ def main() -> None:
                 pq.write_table(content, folder / "files" / fname)
             else:
                 (folder / "files" / fname).write_bytes(content)
-        (folder / "expect.json").write_text(json.dumps(spec["expect"], indent=2, sort_keys=True, ensure_ascii=True) + "\n")
+        (folder / "expect.json").write_text(
+            json.dumps(spec["expect"], indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        )
     print(f"{len(CASES)} hostile submissions written to {HERE}")
 
 

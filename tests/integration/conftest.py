@@ -30,7 +30,16 @@ SMALL_DEMO = {
 TINY_CLIP = {"model": "mmtc-tiny-test", "pretrained": None}
 
 # The train stage in tests: the same tuning loop, two short trials per task.
-QUICK_TRAIN = {"n_trials": 2, "timeout_s": 10, "cv_folds": 2, "max_iterations": 40, "early_stopping_rounds": 10, "default_iterations": 40, "pruning_warmup_iterations": 10, "tpe_startup_trials": 1}
+QUICK_TRAIN = {
+    "n_trials": 2,
+    "timeout_s": 10,
+    "cv_folds": 2,
+    "max_iterations": 40,
+    "early_stopping_rounds": 10,
+    "default_iterations": 40,
+    "pruning_warmup_iterations": 10,
+    "tpe_startup_trials": 1,
+}
 
 
 def tool_env() -> dict:
@@ -47,7 +56,9 @@ def tool_env() -> dict:
 def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=tool_env() | (env or {}), capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -57,7 +68,12 @@ def stages_run(output: str) -> set[str]:
 
 def copy_repo(dest: Path) -> Path:
     """The working tree as git sees it (tracked and untracked-not-ignored files), committed afresh."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for rel in filter(None, listed.decode().split("\0")):
         src = ROOT / rel
         if src.is_file():

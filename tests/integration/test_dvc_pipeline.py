@@ -48,7 +48,9 @@ def test_every_stage_used_only_code_its_deps_cover(built, audit_dir):
         seen.add(stage.stage)
         used = [Path(f).resolve() for f in record["modules"] + record["opened"]]
         files = [f.relative_to(ROOT).as_posix() for f in used if f.is_relative_to(TASKS) and f.is_file()]
-        assert not uncovered(files, stage.deps), f"{stage.stage} ({' '.join(record['argv'])}) used {uncovered(files, stage.deps)} outside its deps {stage.deps}"
+        assert not uncovered(files, stage.deps), (
+            f"{stage.stage} ({' '.join(record['argv'])}) used {uncovered(files, stage.deps)} outside its deps {stage.deps}"
+        )
     assert seen == {s.stage for s in stage_code()}, f"no record of {sorted({s.stage for s in stage_code()} - seen)}"
 
 

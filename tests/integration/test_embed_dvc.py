@@ -26,7 +26,9 @@ def write_contribution(folder, n: int) -> None:
     lines = ["Item ID,Name,Colour,Photo,Kind"]
     for i in range(n):
         (folder / "img" / f"p{i}.png").write_bytes(png(i))
-        lines.append(f"S{i:03d},item number {i} in {['red', 'blue', 'green'][i % 3]},{['red', 'blue', 'green'][i % 3]},img/p{i}.png,{['mug', 'vase'][i % 2]}")
+        lines.append(
+            f"S{i:03d},item number {i} in {['red', 'blue', 'green'][i % 3]},{['red', 'blue', 'green'][i % 3]},img/p{i}.png,{['mug', 'vase'][i % 2]}"
+        )
     (folder / "items.csv").write_text("\n".join(lines) + "\n")
     (folder / "task.yaml").write_text(
         "id: shop_items\ntype: classification\ntrack: classification\nprimary_metric: macro_f1\ntitle: Shop items\n"
@@ -85,4 +87,8 @@ def test_ten_new_rows_are_the_only_items_embedded(built, tmp_path):
     assert {s for s in ran if s.startswith("embed@")} == {"embed@shop_items"}
     stats = json.loads((repo / "metrics" / "embed" / "shop_items.json").read_text())
     for name in ("photo.parquet", "text.parquet"):
-        assert (stats["files"][name]["rows"], stats["files"][name]["cache_hits"], stats["files"][name]["cache_misses"]) == (30, 20, 10)
+        assert (
+            stats["files"][name]["rows"],
+            stats["files"][name]["cache_hits"],
+            stats["files"][name]["cache_misses"],
+        ) == (30, 20, 10)

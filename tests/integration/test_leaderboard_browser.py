@@ -17,7 +17,17 @@ from tests.unit.board.test_leaderboard import BASE_ROWS, run_board, score_rows, 
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,2600"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,2600",
+]
 
 
 def _browser(which=shutil.which) -> tuple[str, str]:
@@ -35,7 +45,12 @@ def _browser(which=shutil.which) -> tuple[str, str]:
 def page(tmp_path) -> Path:
     write_results(tmp_path / "results", BASE_ROWS, rejected={"b": 1})
     run_board(tmp_path, "2026-11-10T00:00:00Z")
-    rows = BASE_ROWS + score_rows("c", "s1", "2026-11-10T12:00:00Z", "m1", 0.9, 0.5) + score_rows("a", "s2", "2026-11-11T09:00:00Z", "c2", 0.7, 0.6) + score_rows("baseline-x", "c1", "2026-11-01T00:00:00Z", "c1", 0.4, 0.4, baseline=True)
+    rows = (
+        BASE_ROWS
+        + score_rows("c", "s1", "2026-11-10T12:00:00Z", "m1", 0.9, 0.5)
+        + score_rows("a", "s2", "2026-11-11T09:00:00Z", "c2", 0.7, 0.6)
+        + score_rows("baseline-x", "c1", "2026-11-01T00:00:00Z", "c1", 0.4, 0.4, baseline=True)
+    )
     write_results(tmp_path / "results", rows, rejected={"b": 1})
     run_board(tmp_path, "2026-11-12T00:00:00Z")
     return tmp_path / "leaderboard" / "latest.html"
@@ -83,18 +98,33 @@ def test_the_page_renders_sorts_and_draws(page, driver, tmp_path):
     # baselines: a badge, a marked row, no rank
     badges = driver.find_elements(By.CSS_SELECTOR, "#table-track-matching .badge-baseline")
     assert len(badges) == 1 and badges[0].text == "baseline"
-    assert driver.find_element(By.CSS_SELECTOR, "#table-track-matching tr.baseline").get_attribute("data-team") == "baseline-x"
+    assert (
+        driver.find_element(By.CSS_SELECTOR, "#table-track-matching tr.baseline").get_attribute("data-team")
+        == "baseline-x"
+    )
     assert "missing" in texts(driver, "#table-track-classification td.missing")
 
     # sorting: click the Team header (text, ascending then descending), then Rank (baselines last)
     header = driver.find_element(By.XPATH, "//table[@id='table-track-matching']//th[normalize-space()='Team']")
     header.click()
-    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == ["b", "baseline-x", "c"]
+    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == [
+        "b",
+        "baseline-x",
+        "c",
+    ]
     assert header.get_attribute("aria-sort") == "ascending"
     header.click()
-    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == ["c", "baseline-x", "b"]
+    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == [
+        "c",
+        "baseline-x",
+        "b",
+    ]
     driver.find_element(By.XPATH, "//table[@id='table-track-matching']//th[normalize-space()='Rank']").click()
-    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == ["c", "b", "baseline-x"]
+    assert [e.get_attribute("data-team") for e in driver.find_elements(By.CSS_SELECTOR, matching)] == [
+        "c",
+        "b",
+        "baseline-x",
+    ]
     mean = driver.find_element(By.XPATH, "//table[@id='table-track-matching']//th[normalize-space()='Mean']")
     mean.click()
     values = [float(v) for v in texts(driver, f"{matching} td:nth-child(3)")]
@@ -105,7 +135,9 @@ def test_the_page_renders_sorts_and_draws(page, driver, tmp_path):
     assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-plots-rendered") == str(len(plots)) == "4"
     for plot in plots:
         assert plot.find_elements(By.CSS_SELECTOR, "svg.main-svg"), plot.get_attribute("id")
-        assert plot.find_elements(By.CSS_SELECTOR, "g.trace, g.scatterlayer g.trace, g.barlayer g.trace"), plot.get_attribute("id")
+        assert plot.find_elements(By.CSS_SELECTOR, "g.trace, g.scatterlayer g.trace, g.barlayer g.trace"), (
+            plot.get_attribute("id")
+        )
     history = driver.find_element(By.ID, "plot-history-matching")
     assert len(history.find_elements(By.CSS_SELECTOR, "g.scatterlayer g.trace")) == 3
     legend = " ".join(e.text for e in history.find_elements(By.CSS_SELECTOR, "g.legend text"))

@@ -42,7 +42,9 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None =
 
 
 def start(cmd: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -99,8 +101,12 @@ def test_nightly_deployment_takes_in_a_submission(server, demo_repo, tmp_path):
     serve_log = tmp_path / "serve.log"
     serving = start(["mmtc", "serve"], demo_repo, env, serve_log)
     try:
-        nightly = wait_until(lambda: deployment(env, "nightly-reevaluation/nightly"), 120, "the nightly deployment", serving, serve_log)
-        assert wait_until(lambda: deployment(env, "challenge-pipeline/on-demand"), 30, "the on-demand deployment", serving, serve_log)
+        nightly = wait_until(
+            lambda: deployment(env, "nightly-reevaluation/nightly"), 120, "the nightly deployment", serving, serve_log
+        )
+        assert wait_until(
+            lambda: deployment(env, "challenge-pipeline/on-demand"), 30, "the on-demand deployment", serving, serve_log
+        )
         params = yaml.safe_load((demo_repo / "params.yaml").read_text())
         schedule = nightly["schedules"][0]["schedule"]
         assert (schedule["cron"], schedule["timezone"]) == (params["nightly"]["cron"], params["nightly"]["timezone"])
@@ -112,8 +118,17 @@ def test_nightly_deployment_takes_in_a_submission(server, demo_repo, tmp_path):
         for f in source.glob("*.csv"):
             shutil.copy(f, upload / f.name)
 
-        triggered = subprocess.run(["prefect", "deployment", "run", "nightly-reevaluation/nightly", "--watch", "--watch-timeout", "900"], cwd=demo_repo, env=env, capture_output=True, text=True, timeout=960)
-        assert triggered.returncode == 0, triggered.stdout[-3000:] + triggered.stderr[-3000:] + serve_log.read_text()[-3000:]
+        triggered = subprocess.run(
+            ["prefect", "deployment", "run", "nightly-reevaluation/nightly", "--watch", "--watch-timeout", "900"],
+            cwd=demo_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=960,
+        )
+        assert triggered.returncode == 0, (
+            triggered.stdout[-3000:] + triggered.stderr[-3000:] + serve_log.read_text()[-3000:]
+        )
         assert "Completed" in triggered.stdout
     finally:
         stop(serving)

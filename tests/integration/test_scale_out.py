@@ -39,4 +39,6 @@ def test_a_second_clone_pulls_instead_of_rebuilding(tmp_path):
     run(["git", "clone", "-q", str(first), str(second)], tmp_path)
     pulled = flow(second, ["ingest@product_type"])
     assert pulled["ran"] == [], pulled  # inputs and outputs came from the remote
-    assert (second / "data/public/product_type/card.json").read_bytes() == (first / "data/public/product_type/card.json").read_bytes()
+    assert (second / "data/public/product_type/card.json").read_bytes() == (
+        first / "data/public/product_type/card.json"
+    ).read_bytes()

@@ -30,7 +30,15 @@ def scored(demo_repo):
 def test_the_scoring_stages_run_and_write_their_outputs(scored):
     repo, _, output = scored
     assert {"demo_teams", "evaluate", "leaderboard"} <= stages_run(output)
-    for path in ("results/scores.parquet", "results/scores.duckdb", "results/evaluation.json", "leaderboard/latest.parquet", "leaderboard/latest.csv", "leaderboard/latest.md", "leaderboard/latest.html"):
+    for path in (
+        "results/scores.parquet",
+        "results/scores.duckdb",
+        "results/evaluation.json",
+        "leaderboard/latest.parquet",
+        "leaderboard/latest.csv",
+        "leaderboard/latest.md",
+        "leaderboard/latest.html",
+    ):
         assert (repo / path).is_file(), path
     assert len(list((repo / "leaderboard" / "snapshots").glob("*.parquet"))) == 1
     evaluation = json.loads((repo / "results" / "evaluation.json").read_text())
@@ -42,10 +50,17 @@ def test_the_demo_board_is_correct(scored):
     evaluation = json.loads((repo / "results" / "evaluation.json").read_text())
     scores = pq.read_table(repo / "results" / "scores.parquet").to_pylist()
     expected = recompute(scores, "best-public", {t: v["track"] for t, v in evaluation["tasks"].items()})
-    board = {(r["track"], r["team"]): r for r in pq.read_table(repo / "leaderboard" / "latest.parquet").to_pylist() if r["level"] == "track"}
+    board = {
+        (r["track"], r["team"]): r
+        for r in pq.read_table(repo / "leaderboard" / "latest.parquet").to_pylist()
+        if r["level"] == "track"
+    }
     assert set(board) == set(expected)
     for key, (mean, rank, position) in expected.items():
-        assert board[key]["public"] == pytest.approx(mean, abs=1e-12) and (board[key]["rank"], board[key]["position"]) == (rank, position), key
+        assert board[key]["public"] == pytest.approx(mean, abs=1e-12) and (
+            board[key]["rank"],
+            board[key]["position"],
+        ) == (rank, position), key
     teams = {team for _, team in board}
     baselines = {f"baseline-{b}" for b in ("catboost-tuned", "catboost-default", "majority", "no-images", "text-only")}
     assert teams == baselines | {"one-rule", "noisy-copy", "half-done", "butterfingers"}
@@ -76,7 +91,10 @@ def test_a_new_submission_rescores_only_itself_and_adds_a_snapshot(scored):
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     (folder / "car_class.csv").write_text(out.getvalue())
-    submitted = run(["mmtc", "submit", "--team", "newbie", "--name", "first-try", "--description", "<b>hello</b>", str(folder)], repo)
+    submitted = run(
+        ["mmtc", "submit", "--team", "newbie", "--name", "first-try", "--description", "<b>hello</b>", str(folder)],
+        repo,
+    )
     assert "accepted newbie/" in submitted.stdout
     after = run(["dvc", "repro", "leaderboard"], repo)
     assert stages_run(after.stdout) - {"resolve_weights"} == {"evaluate", "leaderboard"}

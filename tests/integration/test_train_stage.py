@@ -14,6 +14,7 @@ from tests.integration.conftest import run, stages_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
+
 @pytest.fixture(scope="module")
 def trained(demo_repo):
     tasks = yaml.safe_load((demo_repo / "params.yaml").read_text())["challenge"]["tasks"]
@@ -29,8 +30,16 @@ def test_every_task_trains_with_its_baselines(trained):
         assert (repo / "data" / "models" / task / "model.cbm").is_file()
         metrics = json.loads((repo / "metrics" / "train" / f"{task}.json").read_text())
         assert metrics["tuning"]["complete"] >= 1
-        for team in ("baseline-catboost-tuned", "baseline-catboost-default", "baseline-majority", "baseline-no-images", "baseline-text-only"):
-            record = SubmissionRecord.model_validate_json((repo / "submissions" / team / task / "submission.json").read_text())
+        for team in (
+            "baseline-catboost-tuned",
+            "baseline-catboost-default",
+            "baseline-majority",
+            "baseline-no-images",
+            "baseline-text-only",
+        ):
+            record = SubmissionRecord.model_validate_json(
+                (repo / "submissions" / team / task / "submission.json").read_text()
+            )
             assert record.baseline and record.tasks == [task]
 
 
@@ -55,6 +64,10 @@ def test_changing_n_trials_reruns_only_the_train_stages(trained):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = stages_run(run(["dvc", "repro"], repo).stdout)
     # the baselines' new predictions are scored and ranked; nothing upstream reruns
-    assert {f"train@{t}" for t in tasks} <= ran <= {f"train@{t}" for t in tasks} | {"resolve_weights", "evaluate", "leaderboard"}
+    assert (
+        {f"train@{t}" for t in tasks}
+        <= ran
+        <= {f"train@{t}" for t in tasks} | {"resolve_weights", "evaluate", "leaderboard"}
+    )
     diff = run(["dvc", "metrics", "diff", "--json"], repo).stdout
     assert "metrics/train/" in diff

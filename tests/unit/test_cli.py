@@ -15,7 +15,20 @@ def test_bad_contribution_exits_2_with_the_fix(capsys):
 
 
 def test_ingest_command(good_classification, tmp_path, capsys):
-    code = main(["--params", str(ROOT / "params.yaml"), "ingest", "good_items", "--contributions", str(good_classification.parent), "--public", str(tmp_path / "pub"), "--private", str(tmp_path / "priv")])
+    code = main(
+        [
+            "--params",
+            str(ROOT / "params.yaml"),
+            "ingest",
+            "good_items",
+            "--contributions",
+            str(good_classification.parent),
+            "--public",
+            str(tmp_path / "pub"),
+            "--private",
+            str(tmp_path / "priv"),
+        ]
+    )
     assert code == 0
     assert "ingested good_items (classification)" in capsys.readouterr().out
     assert (tmp_path / "pub" / "good_items" / "card.json").is_file()

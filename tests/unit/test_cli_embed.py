@@ -52,7 +52,11 @@ def test_unavailable_weights_with_fail_exit_2_with_the_fix(tmp_path, monkeypatch
     params = tiny_params(tmp_path, pretrained="checkpoints/absent.pt", if_unavailable="fail")
     assert main(["--params", params, "resolve-weights"]) == 2
     err = capsys.readouterr().err
-    assert "are not available" in err and "Fix:" in err and not (tmp_path / "data" / "embeddings" / "weights.json").exists()
+    assert (
+        "are not available" in err
+        and "Fix:" in err
+        and not (tmp_path / "data" / "embeddings" / "weights.json").exists()
+    )
 
 
 def test_embed_subcommands_exist():

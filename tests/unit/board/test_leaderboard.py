@@ -30,16 +30,32 @@ TRACK = {t.task: t.track for t in TASKS}
 METRIC = {t.task: t.metric for t in TASKS}
 
 
-def score_rows(team: str, sid: str, when: str, task: str, public: float, private: float, baseline: bool = False) -> list[dict]:
+def score_rows(
+    team: str, sid: str, when: str, task: str, public: float, private: float, baseline: bool = False
+) -> list[dict]:
     rows = []
     for split, value in (("public", public), ("private", private), ("all", (public + private) / 2)):
-        for metric in ((METRIC[task], "accuracy") if task.startswith("c") else (METRIC[task], "precision")):
-            rows.append({
-                "team": team, "submission_id": sid, "submission": f"{team}/{sid}", "name": sid, "baseline": baseline,
-                "submitted_at": when, "task": task, "track": TRACK[task], "split": split, "metric": metric,
-                "primary": metric == METRIC[task], "value": value if metric == METRIC[task] else 0.5,
-                "file": f"{task}.csv", "file_sha256": "0" * 64, "labels_sha256": "1" * 64, "scorer_version": "test",
-            })
+        for metric in (METRIC[task], "accuracy") if task.startswith("c") else (METRIC[task], "precision"):
+            rows.append(
+                {
+                    "team": team,
+                    "submission_id": sid,
+                    "submission": f"{team}/{sid}",
+                    "name": sid,
+                    "baseline": baseline,
+                    "submitted_at": when,
+                    "task": task,
+                    "track": TRACK[task],
+                    "split": split,
+                    "metric": metric,
+                    "primary": metric == METRIC[task],
+                    "value": value if metric == METRIC[task] else 0.5,
+                    "file": f"{task}.csv",
+                    "file_sha256": "0" * 64,
+                    "labels_sha256": "1" * 64,
+                    "scorer_version": "test",
+                }
+            )
     return rows
 
 
@@ -48,7 +64,11 @@ def table(rows: list[dict]) -> pa.Table:
 
 
 def board_rows(board: pa.Table, level: str = "track") -> dict:
-    return {(r["track"], r["team"]) if level == "track" else (r["team"], r["task"]): r for r in board.to_pylist() if r["level"] == level}
+    return {
+        (r["track"], r["team"]) if level == "track" else (r["team"], r["task"]): r
+        for r in board.to_pylist()
+        if r["level"] == level
+    }
 
 
 def test_best_public_selection_ties_go_to_the_earlier_submission():
@@ -65,13 +85,21 @@ def test_best_public_selection_ties_go_to_the_earlier_submission():
 
 
 def test_missing_tasks_count_zero_and_show_as_missing():
-    rows = score_rows("a", "s1", "2026-11-02T10:00:00Z", "c1", 0.6, 0.5) + score_rows("b", "s1", "2026-11-02T10:00:00Z", "m1", 0.9, 0.8)
+    rows = score_rows("a", "s1", "2026-11-02T10:00:00Z", "c1", 0.6, 0.5) + score_rows(
+        "b", "s1", "2026-11-02T10:00:00Z", "m1", 0.9, 0.8
+    )
     board = build_board(table(rows), TASKS, {"b": 2}, "best-public", closed=False)
     tracks, cells = board_rows(board), board_rows(board, "task")
     assert tracks[("classification", "a")]["public"] == pytest.approx(0.3)
     assert tracks[("classification", "a")]["missing"] == 1
-    assert cells[("a", "c2")]["missing"] == 1 and cells[("a", "c2")]["public"] is None and cells[("a", "c2")]["submission_id"] is None
-    assert ("matching", "a") not in tracks and ("classification", "b") not in tracks, "a team enters only the tracks it submitted to"
+    assert (
+        cells[("a", "c2")]["missing"] == 1
+        and cells[("a", "c2")]["public"] is None
+        and cells[("a", "c2")]["submission_id"] is None
+    )
+    assert ("matching", "a") not in tracks and ("classification", "b") not in tracks, (
+        "a team enters only the tracks it submitted to"
+    )
     assert tracks[("matching", "b")]["rejected"] == 2 and tracks[("matching", "b")]["entries"] == 1
     assert board.schema == BOARD_SCHEMA
 
@@ -87,13 +115,17 @@ def test_baselines_are_placed_but_not_ranked_and_private_only_when_closed():
     assert [open_board[("matching", t)]["rank"] for t in ("b", "baseline-x", "a")] == [1, None, 2]
     assert all(r["private"] is None and r["gap"] is None for r in open_board.values())
     closed = board_rows(build_board(table(rows), TASKS, {}, "best-public", closed=True))
-    assert closed[("matching", "a")]["rank"] == 1 and closed[("matching", "a")]["public_rank"] == 2, "final ranks follow the private scores"
+    assert closed[("matching", "a")]["rank"] == 1 and closed[("matching", "a")]["public_rank"] == 2, (
+        "final ranks follow the private scores"
+    )
     assert closed[("matching", "a")]["private"] == 0.90 and closed[("matching", "a")]["gap"] == pytest.approx(-0.20)
     assert closed[("matching", "baseline-x")]["rank"] is None
 
 
 def test_equal_means_go_to_the_team_that_reached_it_first():
-    rows = score_rows("late", "s1", "2026-11-05T10:00:00Z", "m1", 0.5, 0.5) + score_rows("early", "s1", "2026-11-02T10:00:00Z", "m1", 0.5, 0.5)
+    rows = score_rows("late", "s1", "2026-11-05T10:00:00Z", "m1", 0.5, 0.5) + score_rows(
+        "early", "s1", "2026-11-02T10:00:00Z", "m1", 0.5, 0.5
+    )
     board = board_rows(build_board(table(rows), TASKS, {}, "best-public", closed=False))
     assert board[("matching", "early")]["rank"] == 1 and board[("matching", "late")]["rank"] == 2
 
@@ -114,7 +146,10 @@ def recompute(rows: list[dict], policy: str, track_of: dict | None = None) -> di
         if old is None:
             chosen[(team, task)] = r
         elif policy == "best-public":
-            if r["value"] > old["value"] or (r["value"] == old["value"] and (r["submitted_at"], r["submission"]) < (old["submitted_at"], old["submission"])):
+            if r["value"] > old["value"] or (
+                r["value"] == old["value"]
+                and (r["submitted_at"], r["submission"]) < (old["submitted_at"], old["submission"])
+            ):
                 chosen[(team, task)] = r
         elif (r["submitted_at"], r["submission"]) > (old["submitted_at"], old["submission"]):
             chosen[(team, task)] = r
@@ -147,7 +182,9 @@ def test_track_means_and_ranks_match_an_independent_recomputation(seed, policy):
             when = f"2026-11-{rng.randint(1, 9):02d}T{rng.randint(0, 23):02d}:00:00Z"
             for task in rng.sample(list(TRACK), rng.randint(1, 3)):
                 value = rng.choice([0.25, 0.5, 0.75, rng.random()])  # ties on purpose
-                rows += score_rows(team, f"s{s}", when, task, value, rng.random(), baseline=team.startswith("baseline-"))
+                rows += score_rows(
+                    team, f"s{s}", when, task, value, rng.random(), baseline=team.startswith("baseline-")
+                )
     board = board_rows(build_board(table(rows), TASKS, {}, policy, closed=False))
     expected = recompute(rows, policy)
     assert set(board) == set(expected)
@@ -162,22 +199,39 @@ def test_track_means_and_ranks_match_an_independent_recomputation(seed, policy):
 def write_results(results: Path, rows: list[dict], rejected: dict | None = None) -> None:
     results.mkdir(parents=True, exist_ok=True)
     pq.write_table(table(rows), results / SCORES)
-    (results / EVALUATION_REPORT).write_text(json.dumps({
-        "scorer_version": "test",
-        "tasks": {t.task: {"type": t.task_type, "track": t.track, "primary_metric": t.metric, "title": t.title, "labels_sha256": "1" * 64} for t in TASKS},
-        "task_order": [t.task for t in TASKS],
-        "submissions": len({r["submission"] for r in rows}),
-        "files": 0,
-        "rejected": rejected or {},
-        "not_scored": [],
-        "ignored_files": [],
-    }))
+    (results / EVALUATION_REPORT).write_text(
+        json.dumps(
+            {
+                "scorer_version": "test",
+                "tasks": {
+                    t.task: {
+                        "type": t.task_type,
+                        "track": t.track,
+                        "primary_metric": t.metric,
+                        "title": t.title,
+                        "labels_sha256": "1" * 64,
+                    }
+                    for t in TASKS
+                },
+                "task_order": [t.task for t in TASKS],
+                "submissions": len({r["submission"] for r in rows}),
+                "files": 0,
+                "rejected": rejected or {},
+                "not_scored": [],
+                "ignored_files": [],
+            }
+        )
+    )
 
 
 def run_board(tmp_path: Path, when: str, closed: bool = False, policy: str = "best-public", root: Path | None = None):
     root = root or tmp_path
     result = update_leaderboard(
-        root / "results", root / "leaderboard", LeaderboardParams(policy=policy), "Test challenge", closed,
+        root / "results",
+        root / "leaderboard",
+        LeaderboardParams(policy=policy),
+        "Test challenge",
+        closed,
         now=datetime.fromisoformat(when.replace("Z", "+00:00")),
         code={"mmtc": "test", "git_commit": "unknown", "code_sha256": "x"},
         weights=weights_identity(root),
@@ -197,7 +251,9 @@ BASE_ROWS = (
 def test_a_rerun_with_nothing_new_adds_no_snapshot_and_the_same_bytes(tmp_path):
     write_results(tmp_path / "results", BASE_ROWS)
     first = run_board(tmp_path, "2026-11-10T00:00:00Z")
-    assert first.created and [p.name for p in list_snapshots(tmp_path / "leaderboard" / SNAPSHOTS_DIR)] == ["20261110T000000Z.parquet"]
+    assert first.created and [p.name for p in list_snapshots(tmp_path / "leaderboard" / SNAPSHOTS_DIR)] == [
+        "20261110T000000Z.parquet"
+    ]
     latest = {p.name: p.read_bytes() for p in first.files}
     second = run_board(tmp_path, "2026-11-11T00:00:00Z")
     assert not second.created and second.snapshot.name == "20261110T000000Z"
@@ -209,8 +265,16 @@ def test_the_same_inputs_in_another_place_give_the_same_bytes(tmp_path):
     for place in ("one", "two"):
         write_results(tmp_path / place / "results", BASE_ROWS)
         run_board(tmp_path, "2026-11-10T00:00:00Z", root=tmp_path / place)
-    for name in ("latest.parquet", "latest.csv", "latest.md", "latest.html", f"{SNAPSHOTS_DIR}/20261110T000000Z.parquet"):
-        assert (tmp_path / "one" / "leaderboard" / name).read_bytes() == (tmp_path / "two" / "leaderboard" / name).read_bytes(), name
+    for name in (
+        "latest.parquet",
+        "latest.csv",
+        "latest.md",
+        "latest.html",
+        f"{SNAPSHOTS_DIR}/20261110T000000Z.parquet",
+    ):
+        assert (tmp_path / "one" / "leaderboard" / name).read_bytes() == (
+            tmp_path / "two" / "leaderboard" / name
+        ).read_bytes(), name
 
 
 def test_a_change_adds_an_immutable_snapshot_and_a_diff(tmp_path):
@@ -219,7 +283,11 @@ def test_a_change_adds_an_immutable_snapshot_and_a_diff(tmp_path):
     folder = tmp_path / "leaderboard" / SNAPSHOTS_DIR
     old_bytes = (folder / "20261110T000000Z.parquet").read_bytes()
     assert not os.stat(folder / "20261110T000000Z.parquet").st_mode & 0o222
-    rows = BASE_ROWS + score_rows("c", "s1", "2026-11-10T12:00:00Z", "m1", 0.9, 0.5) + score_rows("a", "s2", "2026-11-10T13:00:00Z", "c1", 0.8, 0.5)
+    rows = (
+        BASE_ROWS
+        + score_rows("c", "s1", "2026-11-10T12:00:00Z", "m1", 0.9, 0.5)
+        + score_rows("a", "s2", "2026-11-10T13:00:00Z", "c1", 0.8, 0.5)
+    )
     write_results(tmp_path / "results", rows)
     result = run_board(tmp_path, "2026-11-10T00:00:00Z")  # a clock that did not move: names stay ordered
     assert result.created and result.snapshot.name == "20261110T000001Z"
@@ -241,7 +309,13 @@ def test_a_change_adds_an_immutable_snapshot_and_a_diff(tmp_path):
 def test_closing_the_challenge_is_a_new_snapshot_that_reveals_private_scores(tmp_path):
     write_results(tmp_path / "results", BASE_ROWS)
     run_board(tmp_path, "2026-11-10T00:00:00Z")
-    assert "Private" not in (tmp_path / "leaderboard" / "latest.html").read_text().split("<main>")[1].split('<section id="provenance">')[0]
+    assert (
+        "Private"
+        not in (tmp_path / "leaderboard" / "latest.html")
+        .read_text()
+        .split("<main>")[1]
+        .split('<section id="provenance">')[0]
+    )
     result = run_board(tmp_path, "2026-11-20T00:00:00Z", closed=True)
     assert result.created
     md = (tmp_path / "leaderboard" / "latest.md").read_text()
@@ -257,11 +331,17 @@ def test_provenance_names_data_code_weights_and_params(tmp_path):
     assert prov["data"]["labels_sha256"]["c1"] == "1" * 64 and prov["data"]["scorer_version"] == "test"
     assert prov["weights"]["status"] == "absent"
     (tmp_path / "data" / "embeddings").mkdir(parents=True)
-    (tmp_path / "data" / "embeddings" / "weights.json").write_text(json.dumps({"model": "ViT-B-32", "pretrained": "laion2b", "sha256": "abc"}))
+    (tmp_path / "data" / "embeddings" / "weights.json").write_text(
+        json.dumps({"model": "ViT-B-32", "pretrained": "laion2b", "sha256": "abc"})
+    )
     with_weights = run_board(tmp_path, "2026-11-11T00:00:00Z")
     assert with_weights.created, "other weights: a new snapshot"
     assert with_weights.snapshot.provenance["weights"]["identity"]["model"] == "ViT-B-32"
-    stored = json.loads(pq.read_schema(tmp_path / "leaderboard" / SNAPSHOTS_DIR / f"{with_weights.snapshot.name}.parquet").metadata[b"mmtc.provenance"])
+    stored = json.loads(
+        pq.read_schema(tmp_path / "leaderboard" / SNAPSHOTS_DIR / f"{with_weights.snapshot.name}.parquet").metadata[
+            b"mmtc.provenance"
+        ]
+    )
     assert stored == with_weights.snapshot.provenance
 
 

@@ -15,7 +15,12 @@ HOSTILE = "<img src=x onerror=alert(1)>|*b*[x](y)"
 
 
 def hostile_board(tmp_path):
-    rows = BASE_ROWS + score_rows(HOSTILE, "s1", "2026-11-03T10:00:00Z", "m1", 0.5, 0.5) + score_rows("=cmd()", "s1", "2026-11-03T10:00:00Z", "c1", 0.5, 0.5) + score_rows("[bold]rich[/bold]", "s1", "2026-11-03T10:00:00Z", "c2", 0.5, 0.5)
+    rows = (
+        BASE_ROWS
+        + score_rows(HOSTILE, "s1", "2026-11-03T10:00:00Z", "m1", 0.5, 0.5)
+        + score_rows("=cmd()", "s1", "2026-11-03T10:00:00Z", "c1", 0.5, 0.5)
+        + score_rows("[bold]rich[/bold]", "s1", "2026-11-03T10:00:00Z", "c2", 0.5, 0.5)
+    )
     write_results(tmp_path / "results", rows)
     return run_board(tmp_path, "2026-11-10T00:00:00Z")
 
@@ -46,6 +51,12 @@ def test_the_html_page_is_self_contained(tmp_path):
 
 def test_fixed_formats_and_helpers():
     assert fmt(0.5) == "0.5000" and fmt(None) == "" and fmt(1 / 3, 6) == "0.333333"
-    assert csv_cell(True) == "true" and csv_cell(None) == "" and csv_cell("+1") == "'+1" and csv_cell("@x") == "'@x" and csv_cell("a-b") == "a-b"
+    assert (
+        csv_cell(True) == "true"
+        and csv_cell(None) == ""
+        and csv_cell("+1") == "'+1"
+        and csv_cell("@x") == "'@x"
+        and csv_cell("a-b") == "a-b"
+    )
     assert md("car_class") == "car_class" and md("_x_") == "\\_x\\_" and md("a\nb") == "a b"
     assert json_for_script({"k": "</script><!--"}) == '{"k": "\\u003c/script\\u003e\\u003c!--"}'

@@ -10,10 +10,17 @@ from tasks.core.errors import InputError
 from tasks.core.schema import Role, TaskType
 
 
-
 @pytest.mark.parametrize(
     "raw, clean",
-    [("Car Line", "car_line"), ("mfrName", "mfr_name"), ("Price EUR", "price_eur"), ("Height (cm)", "height_cm"), ("Prix (€)", "prix_eur"), ("2nd Price", "c_2nd_price"), ("ÜberGröße", "uber_grosse")],
+    [
+        ("Car Line", "car_line"),
+        ("mfrName", "mfr_name"),
+        ("Price EUR", "price_eur"),
+        ("Height (cm)", "height_cm"),
+        ("Prix (€)", "prix_eur"),
+        ("2nd Price", "c_2nd_price"),
+        ("ÜberGröße", "uber_grosse"),
+    ],
 )
 def test_to_snake_case(raw, clean):
     assert to_snake_case(raw) == clean
@@ -26,7 +33,9 @@ def manifest(**changes) -> dict:
         "track": "classification",
         "primary_metric": "macro_f1",
         "title": "t",
-        "files": {"data": {"path": "items.csv", "columns": {"SKU": "id", "Item Name": "text", "Kind": {"role": "label"}}}},
+        "files": {
+            "data": {"path": "items.csv", "columns": {"SKU": "id", "Item Name": "text", "Kind": {"role": "label"}}}
+        },
     }
     base.update(changes)
     return base
@@ -42,9 +51,14 @@ def test_short_column_form_and_defaults():
     assert m.type is TaskType.classification and not m.given_split
 
 
-@pytest.mark.parametrize("encoding, canonical", [("UTF-8", "utf-8"), ("utf-8-sig", "utf-8"), ("latin1", "latin-1"), ("ISO-8859-1", "latin-1")])
+@pytest.mark.parametrize(
+    "encoding, canonical",
+    [("UTF-8", "utf-8"), ("utf-8-sig", "utf-8"), ("latin1", "latin-1"), ("ISO-8859-1", "latin-1")],
+)
 def test_encodings_are_normalised(encoding, canonical):
-    m = TaskManifest.model_validate(manifest(files={"data": {"path": "x.tsv", "encoding": encoding, "columns": {"a": "id", "b": "label"}}}))
+    m = TaskManifest.model_validate(
+        manifest(files={"data": {"path": "x.tsv", "encoding": encoding, "columns": {"a": "id", "b": "label"}}})
+    )
     assert m.files["data"].encoding == canonical and m.files["data"].format == "tsv"
 
 
@@ -57,7 +71,19 @@ def test_encodings_are_normalised(encoding, canonical):
         ({"files": {"data": {"path": "/etc/passwd", "columns": {"a": "id"}}}}, "relative"),
         ({"files": {"data": {"path": "x.xlsx", "columns": {"a": "id"}}}}, "cannot tell the format"),
         ({"files": {"data": {"path": "x.csv", "encoding": "utf-16", "columns": {"a": "id"}}}}, "not supported"),
-        ({"label_mapping": {"x": 3}, "type": "matching", "primary_metric": "f1", "files": {"left": {"path": "l.csv", "columns": {"a": "id"}}, "right": {"path": "r.csv", "columns": {"a": "id"}}, "pairs": {"path": "p.csv", "columns": {"a": "left_id", "b": "right_id", "c": "label"}}}}, "0 or 1"),
+        (
+            {
+                "label_mapping": {"x": 3},
+                "type": "matching",
+                "primary_metric": "f1",
+                "files": {
+                    "left": {"path": "l.csv", "columns": {"a": "id"}},
+                    "right": {"path": "r.csv", "columns": {"a": "id"}},
+                    "pairs": {"path": "p.csv", "columns": {"a": "left_id", "b": "right_id", "c": "label"}},
+                },
+            },
+            "0 or 1",
+        ),
     ],
 )
 def test_manifest_rules(changes, fragment, tmp_path):

@@ -51,7 +51,9 @@ def test_contributions_are_heterogeneous(tmp_path):
 
 
 def test_product_type_titles_often_hide_the_type(tmp_path):
-    out = generate_contribution("product_type", tmp_path / "product_type", seed=4, options={"n_items": 200, "image_size": 32})
+    out = generate_contribution(
+        "product_type", tmp_path / "product_type", seed=4, options={"n_items": 200, "image_size": 32}
+    )
     listings = pd.read_csv(out / "home_goods_listings.csv", encoding="utf-8-sig")
     nouns = ["mug", "cup", "vase", "lamp", "bowl", "bottle", "carafe", "clock", "candle", "pot", "planter"]
     named = listings["Product Title"].str.lower().str.contains("|".join(nouns))
@@ -71,4 +73,6 @@ def test_more_variant_blocks_than_brand_category_pairs_is_refused(tmp_path):
 
     most = len(product_variants.BRANDS) * len(product_variants.CATEGORIES)
     with pytest.raises(ValueError, match="n_blocks"):
-        generate_contribution("product_variants", tmp_path / "v", seed=1, options={"n_blocks": most + 1, "image_size": 32})
+        generate_contribution(
+            "product_variants", tmp_path / "v", seed=1, options={"n_blocks": most + 1, "image_size": 32}
+        )

@@ -32,7 +32,9 @@ def demo(release, project_params, tmp_path_factory):
     try:
         subs = tmp_path_factory.mktemp("subs") / "submissions"
         contracts = load_contracts(public, project_params.challenge.tasks)
-        results = generate_demo_teams(public, subs, contracts, SUBMIT, project_params.demo_teams, project_params.challenge.opens_at)
+        results = generate_demo_teams(
+            public, subs, contracts, SUBMIT, project_params.demo_teams, project_params.challenge.opens_at
+        )
     finally:
         hidden_away.rename(private)
     return public, private, subs, results
@@ -51,15 +53,32 @@ def test_each_team_submits_what_its_plan_says(demo, project_params):
     assert [r.record.tasks for r in half] == [sorted(plan["half-done"].tasks)]
     for r in results:
         if r.accepted and r.record.team == "noisy-copy":
-            assert all(SCORE not in pq.read_schema(r.folder / f).names if f.endswith(".parquet") else SCORE not in (r.folder / f).read_text().splitlines()[0] for f in r.record.files)
+            assert all(
+                SCORE not in pq.read_schema(r.folder / f).names
+                if f.endswith(".parquet")
+                else SCORE not in (r.folder / f).read_text().splitlines()[0]
+                for f in r.record.files
+            )
         if r.accepted and r.record.team == "one-rule":
-            assert "person_link.parquet" in r.record.files and SCORE in pq.read_schema(r.folder / "person_link.parquet").names
+            assert (
+                "person_link.parquet" in r.record.files
+                and SCORE in pq.read_schema(r.folder / "person_link.parquet").names
+            )
 
 
 def test_the_teams_are_reproducible(demo, project_params, tmp_path):
     public, private, subs, results = demo
-    again = generate_demo_teams(public, tmp_path / "s", load_contracts(public, project_params.challenge.tasks), SUBMIT, project_params.demo_teams, project_params.challenge.opens_at)
-    assert [(r.record.team, r.record.submission_id, r.accepted) for r in again] == [(r.record.team, r.record.submission_id, r.accepted) for r in results]
+    again = generate_demo_teams(
+        public,
+        tmp_path / "s",
+        load_contracts(public, project_params.challenge.tasks),
+        SUBMIT,
+        project_params.demo_teams,
+        project_params.challenge.opens_at,
+    )
+    assert [(r.record.team, r.record.submission_id, r.accepted) for r in again] == [
+        (r.record.team, r.record.submission_id, r.accepted) for r in results
+    ]
 
 
 def test_the_demo_board_matches_an_independent_recomputation(demo, project_params, tmp_path):
@@ -76,7 +95,10 @@ def test_the_demo_board_matches_an_independent_recomputation(demo, project_param
     expected = recompute(scores.to_pylist(), "best-public", {t: v["track"] for t, v in evaluation["tasks"].items()})
     assert set(rows) == set(expected)
     for key, (mean, rank, position) in expected.items():
-        assert rows[key]["public"] == pytest.approx(mean, abs=1e-12) and (rows[key]["rank"], rows[key]["position"]) == (rank, position), key
+        assert rows[key]["public"] == pytest.approx(mean, abs=1e-12) and (rows[key]["rank"], rows[key]["position"]) == (
+            rank,
+            position,
+        ), key
     assert rows[("classification", "baseline-synthetic")]["rank"] is None
     assert rows[("classification", "half-done")]["missing"] == 2 and rows[("matching", "half-done")]["missing"] == 2
     assert rows[("classification", "butterfingers")]["rejected"] == 1

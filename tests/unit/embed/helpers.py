@@ -24,7 +24,14 @@ def tiny_clip(**overrides) -> ClipParams:
 
 
 def embed_params(**overrides) -> EmbedParams:
-    base = {"clip": tiny_clip(), "device": "cpu", "image_batch_size": 4, "text_batch_size": 5, "workers": 0, "max_failed_share": 0.0}
+    base = {
+        "clip": tiny_clip(),
+        "device": "cpu",
+        "image_batch_size": 4,
+        "text_batch_size": 5,
+        "workers": 0,
+        "max_failed_share": 0.0,
+    }
     return EmbedParams(**{**base, **overrides})
 
 
@@ -47,7 +54,13 @@ def record(i: int, with_image: bool = True) -> dict:
     }
 
 
-def make_release(public: Path, task: str, tables: dict[str, list[dict]], task_type: str = "classification", text_template: str | None = "{title}") -> Path:
+def make_release(
+    public: Path,
+    task: str,
+    tables: dict[str, list[dict]],
+    task_type: str = "classification",
+    text_template: str | None = "{title}",
+) -> Path:
     """Write a release like ingest does: images content-addressed, image columns holding release paths."""
     folder = Path(public) / task
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -61,7 +74,15 @@ def make_release(public: Path, task: str, tables: dict[str, list[dict]], task_ty
                 (folder / rel).write_bytes(data)
                 row["photo"] = rel
             out.append(row)
-        schema = pa.schema([("id", pa.string()), ("title", pa.string()), ("colour", pa.string()), ("price", pa.float64()), ("photo", pa.string())])
+        schema = pa.schema(
+            [
+                ("id", pa.string()),
+                ("title", pa.string()),
+                ("colour", pa.string()),
+                ("price", pa.float64()),
+                ("photo", pa.string()),
+            ]
+        )
         pq.write_table(pa.Table.from_pylist(out, schema=schema), folder / f"{name}.parquet")
     card = {
         "task_id": task,

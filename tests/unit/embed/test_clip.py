@@ -69,7 +69,9 @@ def test_random_init_on_purpose_records_the_seed_and_the_weights_digest(oc, tmp_
 
 def test_unavailable_weights_with_random_init_warn_loudly_and_are_recorded(tmp_path, no_network):
     with pytest.warns(RandomInitWarning, match="RANDOM-INIT"):
-        identity = resolve_weights(tiny_clip(pretrained=str(tmp_path / "nowhere" / "ckpt.pt"), seed=7), memo_dir=tmp_path)
+        identity = resolve_weights(
+            tiny_clip(pretrained=str(tmp_path / "nowhere" / "ckpt.pt"), seed=7), memo_dir=tmp_path
+        )
     assert identity.kind == "random-init" and identity.seed == 7
     assert "unavailable" in identity.reason and "no checkpoint file" in identity.reason
     path = tmp_path / "weights.json"
@@ -80,7 +82,13 @@ def test_unavailable_weights_with_random_init_warn_loudly_and_are_recorded(tmp_p
 
 
 def test_uncached_tag_offline_fails_with_the_fix_and_never_touches_the_network(tmp_path, no_network):
-    params = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="fail", offline="auto", weights_dir=str(tmp_path / "empty"))
+    params = tiny_clip(
+        model="ViT-B-32",
+        pretrained="laion2b_s34b_b79k",
+        if_unavailable="fail",
+        offline="auto",
+        weights_dir=str(tmp_path / "empty"),
+    )
     with pytest.raises(InputError) as err:
         resolve_weights(params, memo_dir=tmp_path)
     message = str(err.value)
@@ -97,7 +105,12 @@ def test_a_cached_tag_resolves_to_the_cached_file_without_network(tmp_path, no_n
     (tmp_path / "hub" / f"models--{repo.replace('/', '--')}" / "refs" / "main").write_text("abc123")
     weights = snapshot / "open_clip_model.safetensors"
     weights.write_bytes(b"not really weights")
-    identity = resolve_weights(tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="fail", weights_dir=str(tmp_path / "hub")), memo_dir=tmp_path)
+    identity = resolve_weights(
+        tiny_clip(
+            model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="fail", weights_dir=str(tmp_path / "hub")
+        ),
+        memo_dir=tmp_path,
+    )
     assert identity.kind == "open_clip-tag" and identity.file_name == "open_clip_model.safetensors"
     assert identity.sha256 == sha256_file(weights) and identity.source == f"hf-hub:{repo}"
     assert identity.preprocess["size"] == 224 and identity.preprocess["interpolation"] == "bicubic"
@@ -229,7 +242,13 @@ def test_online_resolution_gives_up_quickly_when_the_hub_does_not_answer(tmp_pat
         raise OSError("no answer")
 
     monkeypatch.setattr(socket, "create_connection", hang)
-    params = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="fail", offline="auto", weights_dir=str(tmp_path / "empty"))
+    params = tiny_clip(
+        model="ViT-B-32",
+        pretrained="laion2b_s34b_b79k",
+        if_unavailable="fail",
+        offline="auto",
+        weights_dir=str(tmp_path / "empty"),
+    )
     try:
         with pytest.raises(InputError, match="could not be downloaded"):
             resolve_weights(params, memo_dir=tmp_path)
@@ -242,9 +261,13 @@ def test_memoized_resolution_skips_the_work_until_a_cache_changes(tmp_path, no_n
     weights file appearing in the cache, or a changed checkpoint, makes it resolve again."""
     calls = []
     real = clipmod.resolve_weights
-    monkeypatch.setattr(clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir))
+    monkeypatch.setattr(
+        clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir)
+    )
     hub = tmp_path / "hub"
-    tag = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="random-init", weights_dir=str(hub))
+    tag = tiny_clip(
+        model="ViT-B-32", pretrained="laion2b_s34b_b79k", if_unavailable="random-init", weights_dir=str(hub)
+    )
     with pytest.warns(RandomInitWarning):
         first = clipmod.resolve_weights_memoized(tag, tmp_path / "memo")
     with pytest.warns(RandomInitWarning):  # still loud when answered from the memo
@@ -273,8 +296,12 @@ def test_unavailable_weights_online_are_never_memoized(tmp_path, monkeypatch):
     monkeypatch.setattr(clipmod, "_reachable", lambda host: False)
     calls = []
     real = clipmod.resolve_weights
-    monkeypatch.setattr(clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir))
-    params = tiny_clip(model="ViT-B-32", pretrained="laion2b_s34b_b79k", offline=False, weights_dir=str(tmp_path / "hub"))
+    monkeypatch.setattr(
+        clipmod, "resolve_weights", lambda clip, memo_dir=None: calls.append(clip) or real(clip, memo_dir)
+    )
+    params = tiny_clip(
+        model="ViT-B-32", pretrained="laion2b_s34b_b79k", offline=False, weights_dir=str(tmp_path / "hub")
+    )
     for _ in range(2):
         with pytest.warns(RandomInitWarning):
             clipmod.resolve_weights_memoized(params, tmp_path / "memo")

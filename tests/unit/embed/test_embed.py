@@ -28,7 +28,16 @@ def tiny(tmp_path_factory):
 
 def run(tmp_path, tiny, task="items", cache=True, params=None, out="out", public="public"):
     identity, encoder = tiny
-    return embed_task(task, tmp_path / public, tmp_path / out, params or embed_params(), identity, cache_root=tmp_path / "cache" if cache else None, encoder=encoder, progress=False)
+    return embed_task(
+        task,
+        tmp_path / public,
+        tmp_path / out,
+        params or embed_params(),
+        identity,
+        cache_root=tmp_path / "cache" if cache else None,
+        encoder=encoder,
+        progress=False,
+    )
 
 
 def vectors(path) -> np.ndarray:
@@ -50,7 +59,9 @@ def test_outputs_follow_the_contract(tmp_path, tiny):
         assert table.schema.names == ["table", "id", "vector", "missing"]
         assert table.schema.field("vector").type == pa.list_(pa.float32())
         assert table.schema.field("id").type == pa.string() and table.schema.field("missing").type == pa.bool_()
-        keys = list(zip([["train", "test"].index(t) for t in table.column("table").to_pylist()], table.column("id").to_pylist()))
+        keys = list(
+            zip([["train", "test"].index(t) for t in table.column("table").to_pylist()], table.column("id").to_pylist())
+        )
         assert keys == sorted(keys) and table.num_rows == 12
         v = vectors(folder / f"{stem}.parquet")
         assert v.shape == (12, 32) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
@@ -81,7 +92,11 @@ def test_vectors_do_not_depend_on_the_cache(tmp_path, tiny):
     uncached = run(tmp_path, tiny, out="uncached", cache=False)
     assert uncached.cache_hits == 0 and uncached.run_metrics(cache_enabled=False)["cache"]["enabled"] is False
     for stem in ("photo", "text"):
-        np.testing.assert_allclose(vectors(tmp_path / "cached" / "items" / f"{stem}.parquet"), vectors(tmp_path / "uncached" / "items" / f"{stem}.parquet"), atol=1e-5)
+        np.testing.assert_allclose(
+            vectors(tmp_path / "cached" / "items" / f"{stem}.parquet"),
+            vectors(tmp_path / "uncached" / "items" / f"{stem}.parquet"),
+            atol=1e-5,
+        )
 
 
 def test_adding_ten_rows_embeds_only_those_rows(tmp_path, tiny):
@@ -98,7 +113,12 @@ def test_adding_ten_rows_embeds_only_those_rows(tmp_path, tiny):
 def test_same_image_in_another_task_is_not_embedded_again(tmp_path, tiny):
     classification(tmp_path / "public", "items", 8)
     run(tmp_path, tiny)
-    make_release(tmp_path / "public", "pairs", {"left": [record(i) for i in range(8)], "right": [record(i) for i in range(4)]}, task_type="matching")
+    make_release(
+        tmp_path / "public",
+        "pairs",
+        {"left": [record(i) for i in range(8)], "right": [record(i) for i in range(4)]},
+        task_type="matching",
+    )
     stats = run(tmp_path, tiny, task="pairs").run_metrics(cache_enabled=True)["files"]["photo.parquet"]
     assert (stats["rows"], stats["distinct_items"], stats["cache_hits"], stats["cache_misses"]) == (12, 8, 8, 0)
     table = pq.read_table(tmp_path / "out" / "pairs" / "photo.parquet")
@@ -112,7 +132,9 @@ def test_same_inputs_give_the_same_vectors(tmp_path, tiny):
     run(tmp_path, tiny, out="a", cache=False)
     run(tmp_path, tiny, out="b", cache=False)
     for stem in ("photo", "text"):
-        assert (tmp_path / "a" / "items" / f"{stem}.parquet").read_bytes() == (tmp_path / "b" / "items" / f"{stem}.parquet").read_bytes()
+        assert (tmp_path / "a" / "items" / f"{stem}.parquet").read_bytes() == (
+            tmp_path / "b" / "items" / f"{stem}.parquet"
+        ).read_bytes()
 
 
 def test_freshly_loaded_model_gives_the_same_vectors(tmp_path, tiny):
@@ -120,16 +142,24 @@ def test_freshly_loaded_model_gives_the_same_vectors(tmp_path, tiny):
     identity, _ = tiny
     classification(tmp_path / "public", "items", 6)
     run(tmp_path, tiny, out="given", cache=False)
-    embed_task("items", tmp_path / "public", tmp_path / "loaded", embed_params(), identity, cache_root=None, progress=False)
+    embed_task(
+        "items", tmp_path / "public", tmp_path / "loaded", embed_params(), identity, cache_root=None, progress=False
+    )
     for stem in ("photo", "text"):
-        np.testing.assert_allclose(vectors(tmp_path / "given" / "items" / f"{stem}.parquet"), vectors(tmp_path / "loaded" / "items" / f"{stem}.parquet"), atol=1e-6)
+        np.testing.assert_allclose(
+            vectors(tmp_path / "given" / "items" / f"{stem}.parquet"),
+            vectors(tmp_path / "loaded" / "items" / f"{stem}.parquet"),
+            atol=1e-6,
+        )
 
 
 def test_decoding_in_worker_processes_gives_the_same_vectors(tmp_path, tiny):
     classification(tmp_path / "public", "items", 10)
     run(tmp_path, tiny, out="inline", cache=False)
     run(tmp_path, tiny, out="workers", cache=False, params=embed_params(workers=2))
-    assert (tmp_path / "inline" / "items" / "photo.parquet").read_bytes() == (tmp_path / "workers" / "items" / "photo.parquet").read_bytes()
+    assert (tmp_path / "inline" / "items" / "photo.parquet").read_bytes() == (
+        tmp_path / "workers" / "items" / "photo.parquet"
+    ).read_bytes()
 
 
 def broken_release(tmp_path):
@@ -138,7 +168,9 @@ def broken_release(tmp_path):
     (folder / table[0]["photo"]).write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")  # corrupt
     (folder / table[1]["photo"]).unlink()  # missing file
     table[2]["photo"] = None  # no image given: missing, not failed
-    pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(folder / "train.parquet")), folder / "train.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(table, schema=pq.read_schema(folder / "train.parquet")), folder / "train.parquet"
+    )
     return table
 
 
@@ -146,7 +178,14 @@ def test_corrupt_and_missing_images_get_zero_vectors_and_are_recorded(tmp_path, 
     rows = broken_release(tmp_path)
     run(tmp_path, tiny, params=embed_params(max_failed_share=0.2))
     table = pq.read_table(tmp_path / "out" / "items" / "photo.parquet")
-    by_id = {i: (m, v) for i, m, v in zip(table.column("id").to_pylist(), table.column("missing").to_pylist(), vectors(tmp_path / "out" / "items" / "photo.parquet"))}
+    by_id = {
+        i: (m, v)
+        for i, m, v in zip(
+            table.column("id").to_pylist(),
+            table.column("missing").to_pylist(),
+            vectors(tmp_path / "out" / "items" / "photo.parquet"),
+        )
+    }
     for r in rows[:3]:
         missing, vector = by_id[r["id"]]
         assert missing and not vector.any()
@@ -154,8 +193,15 @@ def test_corrupt_and_missing_images_get_zero_vectors_and_are_recorded(tmp_path, 
     m = meta(tmp_path)
     failed = {f["id"]: f for f in m["failed"]}
     assert set(failed) == {rows[0]["id"], rows[1]["id"]} and m["n_failed"] == 2
-    assert "not a readable image" in failed[rows[0]["id"]]["reason"] and failed[rows[1]["id"]]["reason"] == "file not found"
-    assert failed[rows[0]["id"]]["path"] == rows[0]["photo"] and failed[rows[0]["id"]]["table"] == "train" and failed[rows[0]["id"]]["column"] == "photo"
+    assert (
+        "not a readable image" in failed[rows[0]["id"]]["reason"]
+        and failed[rows[1]["id"]]["reason"] == "file not found"
+    )
+    assert (
+        failed[rows[0]["id"]]["path"] == rows[0]["photo"]
+        and failed[rows[0]["id"]]["table"] == "train"
+        and failed[rows[0]["id"]]["column"] == "photo"
+    )
     photo = m["files"]["photo.parquet"]
     assert (photo["rows"], photo["with_value"], photo["missing"], photo["failed"]) == (12, 11, 3, 2)
 
@@ -166,7 +212,12 @@ def test_too_many_failed_images_stop_the_stage_with_the_fix(tmp_path, tiny):
     with pytest.raises(InputError) as err:
         run(tmp_path, tiny, params=embed_params(max_failed_share=0.1), out="before")
     message = str(err.value)
-    assert "2 of 11 images" in message and rows[0]["id"] in message and "embed.max_failed_share" in message and "Fix:" in message
+    assert (
+        "2 of 11 images" in message
+        and rows[0]["id"] in message
+        and "embed.max_failed_share" in message
+        and "Fix:" in message
+    )
     assert (tmp_path / "before" / "items" / "photo.parquet").is_file()  # the previous output is left as it was
 
 
@@ -175,7 +226,11 @@ def test_text_columns_and_template_can_be_chosen_per_task(tmp_path, tiny):
     params = embed_params(text={"items": TextChoice(columns=["title", "colour", "price"])})
     run(tmp_path, tiny, params=params)
     text = meta(tmp_path)["files"]["text.parquet"]
-    assert text["columns"] == ["title", "colour", "price"] and text["template"] is None and text["template_source"] == "params"
+    assert (
+        text["columns"] == ["title", "colour", "price"]
+        and text["template"] is None
+        and text["template_source"] == "params"
+    )
     with pytest.raises(InputError, match=r"embed\.text\.items\.columns"):
         run(tmp_path, tiny, params=embed_params(text={"items": TextChoice(columns=["title", "photo"])}))
     with pytest.raises(InputError, match=r"embed\.text\.items\.template"):
@@ -183,10 +238,15 @@ def test_text_columns_and_template_can_be_chosen_per_task(tmp_path, tiny):
 
 
 def test_text_spec_prefers_params_then_card_then_default():
-    card = {"features": {"title": "text", "description": "text", "brand": "categorical", "photo": "image"}, "text_template": "{title}. {description}"}
+    card = {
+        "features": {"title": "text", "description": "text", "brand": "categorical", "photo": "image"},
+        "text_template": "{title}. {description}",
+    }
     assert text_spec("t", card, None) == TextSpec(["title", "description"], "{title}. {description}", "card")
     assert text_spec("t", {**card, "text_template": None}, None) == TextSpec(["title", "description"], None, "default")
-    assert text_spec("t", card, TextChoice(template="{brand}: {title}")) == TextSpec(["brand", "title"], "{brand}: {title}", "params")
+    assert text_spec("t", card, TextChoice(template="{brand}: {title}")) == TextSpec(
+        ["brand", "title"], "{brand}: {title}", "params"
+    )
     assert text_spec("t", {"features": {"price": "numeric", "photo": "image"}, "text_template": None}, None) is None
     assert text_spec("t", card, TextChoice(columns=[])) is None  # no text embedding for this task
     with pytest.raises(InputError, match="description"):

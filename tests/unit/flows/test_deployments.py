@@ -13,7 +13,10 @@ from tests.conftest import ROOT
 
 def test_committed_prefect_yaml_matches_params():
     assert (ROOT / "prefect.yaml").read_text() == prefect_yaml(load_params(ROOT / "params.yaml"))
-    assert main(["--params", str(ROOT / "params.yaml"), "prefect-yaml", "--check", "--out", str(ROOT / "prefect.yaml")]) == 0
+    assert (
+        main(["--params", str(ROOT / "params.yaml"), "prefect-yaml", "--check", "--out", str(ROOT / "prefect.yaml")])
+        == 0
+    )
 
 
 def test_nightly_schedule_comes_from_params():

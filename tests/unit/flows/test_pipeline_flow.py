@@ -63,9 +63,27 @@ def toy(tmp_path) -> Path:
     py = sys.executable
     dvc_yaml = {
         "stages": {
-            "prepare": {"foreach": "${challenge.tasks}", "do": {"cmd": f"{py} stage.py prepare-${{item}} work/prep/${{item}}.json", "deps": ["stage.py"], "outs": ["work/prep/${item}.json"]}},
-            "fit": {"foreach": "${challenge.tasks}", "do": {"cmd": f"{py} stage.py fit-${{item}} work/fit/${{item}}.json", "deps": ["work/prep/${item}.json"], "outs": ["work/fit/${item}.json"]}},
-            "gather": {"cmd": f"{py} stage.py gather work/board.json", "deps": ["work/fit"], "outs": ["work/board.json"]},
+            "prepare": {
+                "foreach": "${challenge.tasks}",
+                "do": {
+                    "cmd": f"{py} stage.py prepare-${{item}} work/prep/${{item}}.json",
+                    "deps": ["stage.py"],
+                    "outs": ["work/prep/${item}.json"],
+                },
+            },
+            "fit": {
+                "foreach": "${challenge.tasks}",
+                "do": {
+                    "cmd": f"{py} stage.py fit-${{item}} work/fit/${{item}}.json",
+                    "deps": ["work/prep/${item}.json"],
+                    "outs": ["work/fit/${item}.json"],
+                },
+            },
+            "gather": {
+                "cmd": f"{py} stage.py gather work/board.json",
+                "deps": ["work/fit"],
+                "outs": ["work/board.json"],
+            },
         }
     }
     (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
@@ -97,7 +115,15 @@ def test_an_unchanged_always_changed_check_sends_nothing_downstream_through_dvc(
     py = sys.executable
     dvc_yaml = yaml.safe_load((toy / "dvc.yaml").read_text())
     write = "import pathlib; pathlib.Path('work').mkdir(exist_ok=True); pathlib.Path('work/check.txt').write_text(pathlib.Path('check-value').read_text())"
-    dvc_yaml["stages"] = {"check": {"cmd": f'{py} -c "{write}"', "always_changed": True, "deps": ["check-value"], "outs": ["work/check.txt"]}, **dvc_yaml["stages"]}
+    dvc_yaml["stages"] = {
+        "check": {
+            "cmd": f'{py} -c "{write}"',
+            "always_changed": True,
+            "deps": ["check-value"],
+            "outs": ["work/check.txt"],
+        },
+        **dvc_yaml["stages"],
+    }
     dvc_yaml["stages"]["prepare"]["do"]["deps"].append("work/check.txt")
     (toy / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     (toy / "check-value").write_text("one")
@@ -169,7 +195,9 @@ def test_leaderboard_markdown_becomes_an_artifact(harness, toy):
         async with get_client() as client:
             from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leaderboard"])))
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leaderboard"]))
+            )
             return found[-1].data if found else None
 
     import asyncio

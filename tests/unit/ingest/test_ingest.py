@@ -37,7 +37,14 @@ def ingest(folder, tmp_path, params):
 def test_classification_release(good_classification, tmp_path, ingest_params):
     report = ingest(good_classification, tmp_path, ingest_params)
     pub, priv = tmp_path / "public" / "good_items", tmp_path / "private" / "good_items"
-    assert sorted(p.name for p in pub.iterdir()) == ["card.json", "images", "test.csv", "test.parquet", "train.csv", "train.parquet"]
+    assert sorted(p.name for p in pub.iterdir()) == [
+        "card.json",
+        "images",
+        "test.csv",
+        "test.parquet",
+        "train.csv",
+        "train.parquet",
+    ]
     train, test = pq.read_table(pub / "train.parquet"), pq.read_table(pub / "test.parquet")
     assert train.column_names == ["id", "title", "price", "colour", "photo", "label"]
     assert "label" not in test.column_names
@@ -77,7 +84,9 @@ def test_a_changed_seed_changes_the_split(good_classification, tmp_path, ingest_
 def test_a_refused_contribution_keeps_the_previous_release(good_classification, tmp_path, ingest_params):
     ingest(good_classification, tmp_path, ingest_params)
     before = sha256_tree(tmp_path / "public" / "good_items")
-    (good_classification / "items.csv").write_text((good_classification / "items.csv").read_text().replace("12.5", "twelve"))
+    (good_classification / "items.csv").write_text(
+        (good_classification / "items.csv").read_text().replace("12.5", "twelve")
+    )
     with pytest.raises(InputError):
         ingest(good_classification, tmp_path, ingest_params)
     assert sha256_tree(tmp_path / "public" / "good_items") == before
@@ -88,7 +97,10 @@ def test_bad_images_within_allowance_are_published_as_missing(good_classificatio
     report = ingest(good_classification, tmp_path, ingest_params.model_copy(update={"max_bad_image_share": 0.2}))
     assert report.bad_images == 1
     pub = tmp_path / "public" / "good_items"
-    photos = pq.read_table(pub / "train.parquet").column("photo").to_pylist() + pq.read_table(pub / "test.parquet").column("photo").to_pylist()
+    photos = (
+        pq.read_table(pub / "train.parquet").column("photo").to_pylist()
+        + pq.read_table(pub / "test.parquet").column("photo").to_pylist()
+    )
     assert photos.count(None) == 1
     assert json.loads((pub / "card.json").read_text())["images"]["unusable_rows_published_as_null"] == 1
 

@@ -22,7 +22,12 @@ def test_stratified_mask_is_deterministic_and_proportional():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    pairs=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30), st.booleans()), min_size=4, max_size=200, unique_by=lambda p: p[:2]),
+    pairs=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30), st.booleans()),
+        min_size=4,
+        max_size=200,
+        unique_by=lambda p: p[:2],
+    ),
     seed=st.integers(0, 10_000),
 )
 def test_grouped_split_never_shares_a_record(pairs, seed):

@@ -40,7 +40,15 @@ def world(tmp_path):
     def run(tasks=TASKS):
         return evaluate(subs, public, private, tasks, tmp_path / "results", EVALUATE)
 
-    return {"public": public, "private": private, "subs": subs, "send": send, "run": run, "results": tmp_path / "results", "tmp": tmp_path}
+    return {
+        "public": public,
+        "private": private,
+        "subs": subs,
+        "send": send,
+        "run": run,
+        "results": tmp_path / "results",
+        "tmp": tmp_path,
+    }
 
 
 def scores_of(world) -> list[dict]:
@@ -60,8 +68,12 @@ def test_every_submission_task_split_and_metric_is_scored(world):
         per.setdefault((r["team"], r["task"]), set()).add((r["split"], r["metric"]))
     splits = {"public", "private", "all"}
     assert per[("team-a", "shop_kind")] == {(s, m) for s in splits for m in ("accuracy", "macro_f1")}
-    assert per[("team-a", "same_item")] == {(s, m) for s in splits for m in ("precision", "recall", "f1", "average_precision")}
-    assert per[("team-b", "same_item")] == {(s, m) for s in splits for m in ("precision", "recall", "f1")}, "no score column: no AP"
+    assert per[("team-a", "same_item")] == {
+        (s, m) for s in splits for m in ("precision", "recall", "f1", "average_precision")
+    }
+    assert per[("team-b", "same_item")] == {(s, m) for s in splits for m in ("precision", "recall", "f1")}, (
+        "no score column: no AP"
+    )
     value = {(r["team"], r["task"], r["split"], r["metric"]): r["value"] for r in rows}
     assert value[("team-a", "shop_kind", "all", "accuracy")] == 1.0
     assert value[("team-a", "same_item", "all", "average_precision")] == 1.0
@@ -101,7 +113,11 @@ def test_changed_labels_rescore_that_task(world):
     pq.write_table(pa.table(labels), path)
     report = world["run"]()
     assert report.scored == 1 and report.cached == 1
-    accuracy = [r["value"] for r in scores_of(world) if r["task"] == "shop_kind" and r["split"] == "all" and r["metric"] == "accuracy"]
+    accuracy = [
+        r["value"]
+        for r in scores_of(world)
+        if r["task"] == "shop_kind" and r["split"] == "all" and r["metric"] == "accuracy"
+    ]
     assert accuracy == [pytest.approx(11 / 12)]
 
 
@@ -147,13 +163,16 @@ def test_a_file_that_changed_since_it_was_submitted_is_not_scored(world):
     assert saved["not_scored"][0]["submission"] == f"team-b/{bad.record.submission_id}"
 
 
-@pytest.mark.parametrize("damage, problem", [
-    ("team", "names team 'someone-else'"),
-    ("baseline", "only teams named 'baseline-*' are baselines"),
-    ("folder", "differs from its folder name"),
-    ("link", "missing or not a regular file"),
-    ("json", "does not match the contract"),
-])
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        ("team", "names team 'someone-else'"),
+        ("baseline", "only teams named 'baseline-*' are baselines"),
+        ("folder", "differs from its folder name"),
+        ("link", "missing or not a regular file"),
+        ("json", "does not match the contract"),
+    ],
+)
 def test_folders_that_are_not_sound_submissions_are_reported(world, damage, problem):
     result = world["send"]("team-a", "2026-11-02T10:00:00Z")
     folder = result.folder
@@ -181,7 +200,9 @@ def test_folders_that_are_not_sound_submissions_are_reported(world, damage, prob
 def test_files_of_tasks_outside_the_challenge_are_ignored(world):
     world["send"]("team-a", "2026-11-02T10:00:00Z")
     report = world["run"](tasks=["shop_kind"])
-    assert report.files == 1 and report.ignored == [{"submission": report.ignored[0]["submission"], "file": "same_item.csv", "why": "not a task of the challenge"}]
+    assert report.files == 1 and report.ignored == [
+        {"submission": report.ignored[0]["submission"], "file": "same_item.csv", "why": "not a task of the challenge"}
+    ]
 
 
 def test_bom_and_column_order_do_not_matter(world):
@@ -190,7 +211,14 @@ def test_bom_and_column_order_do_not_matter(world):
     folder.mkdir()
     lines = ["label,id"] + [f"{label},{i}" for i, label in zip(columns["id"], columns["label"])]
     (folder / "shop_kind.csv").write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
-    result = submit(folder, "team-odd", submissions_root=world["subs"], contracts=load_contracts(world["public"], TASKS), params=SUBMIT, now=utc("2026-11-02T10:00:00Z"))
+    result = submit(
+        folder,
+        "team-odd",
+        submissions_root=world["subs"],
+        contracts=load_contracts(world["public"], TASKS),
+        params=SUBMIT,
+        now=utc("2026-11-02T10:00:00Z"),
+    )
     assert result.accepted, result.summary()
     world["run"]()
     assert {r["value"] for r in scores_of(world) if r["metric"] == "accuracy"} == {1.0}
@@ -202,13 +230,20 @@ def test_the_duckdb_file_answers_questions(world):
     world["run"]()
     con = open_scores(world["results"])
     try:
-        best = con.sql("SELECT team FROM primary_scores WHERE split = 'public' AND task = 'shop_kind' ORDER BY value DESC LIMIT 1").fetchall()
+        best = con.sql(
+            "SELECT team FROM primary_scores WHERE split = 'public' AND task = 'shop_kind' ORDER BY value DESC LIMIT 1"
+        ).fetchall()
         assert best == [("team-a",)]
         assert con.sql("SELECT count(*) FROM submissions").fetchall() == [(2,)]
         assert con.sql("SELECT count(*) FROM tasks").fetchall() == [(2,)]
         tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
         assert {"scores", "submissions", "tasks", "rejected", "primary_scores"} <= tables
-        columns = {r[0] for r in con.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'scores'").fetchall()}
+        columns = {
+            r[0]
+            for r in con.sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'scores'"
+            ).fetchall()
+        }
         assert "label" not in columns, "hidden labels never reach the results"
     finally:
         con.close()

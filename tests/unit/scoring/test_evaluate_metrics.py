@@ -36,16 +36,29 @@ def run_sql(task_type: TaskType, labels: list, splits: list[str], files: list[di
                 rows["key"].append(keys[i])
                 rows["pred"].append(p)
                 rows["score"].append(f["score"][i] if f["score"] is not None else None)
-    con.register("predictions", pa.table({
-        "file_id": pa.array(rows["file_id"], pa.int32()),
-        "key": pa.array(rows["key"], pa.string()),
-        "pred": pa.array(rows["pred"], label_type),
-        "score": pa.array(rows["score"], pa.float64()),
-    }))
-    con.register("scored_files", pa.table({"file_id": pa.array(range(len(files)), pa.int32()), "has_score": [f["score"] is not None for f in files]}))
+    con.register(
+        "predictions",
+        pa.table(
+            {
+                "file_id": pa.array(rows["file_id"], pa.int32()),
+                "key": pa.array(rows["key"], pa.string()),
+                "pred": pa.array(rows["pred"], label_type),
+                "score": pa.array(rows["score"], pa.float64()),
+            }
+        ),
+    )
+    con.register(
+        "scored_files",
+        pa.table(
+            {"file_id": pa.array(range(len(files)), pa.int32()), "has_score": [f["score"] is not None for f in files]}
+        ),
+    )
     out = run_metrics(con, task_type)
     con.close()
-    return {(f, s, m): v for f, s, m, v in zip(*(out.column(c).to_pylist() for c in ("file_id", "split", "metric", "value")))}
+    return {
+        (f, s, m): v
+        for f, s, m, v in zip(*(out.column(c).to_pylist() for c in ("file_id", "split", "metric", "value")))
+    }
 
 
 def reference(task_type: TaskType, labels: list, splits: list[str], files: list[dict]) -> dict:
@@ -61,7 +74,9 @@ def reference(task_type: TaskType, labels: list, splits: list[str], files: list[
                 y_pred = [f["pred"][i] if f["pred"][i] is not None else MISSING for i in idx]
                 label_set = sorted(set(y_true) | {p for p in y_pred if p != MISSING})
                 expected[(fid, split, "accuracy")] = accuracy_score(y_true, y_pred)
-                expected[(fid, split, "macro_f1")] = f1_score(y_true, y_pred, labels=label_set, average="macro", zero_division=0)
+                expected[(fid, split, "macro_f1")] = f1_score(
+                    y_true, y_pred, labels=label_set, average="macro", zero_division=0
+                )
             else:
                 y_pred = [f["pred"][i] if f["pred"][i] is not None else 0 for i in idx]
                 expected[(fid, split, "precision")] = precision_score(y_true, y_pred, zero_division=0)
@@ -74,7 +89,11 @@ def reference(task_type: TaskType, labels: list, splits: list[str], files: list[
                     if pos_total == 0 or pos_scored == 0:
                         ap = 0.0
                     else:  # unscored true matches are never retrieved: recall is scaled down
-                        ap = average_precision_score([labels[i] for i in scored], [f["score"][i] for i in scored]) * pos_scored / pos_total
+                        ap = (
+                            average_precision_score([labels[i] for i in scored], [f["score"][i] for i in scored])
+                            * pos_scored
+                            / pos_total
+                        )
                     expected[(fid, split, "average_precision")] = ap
     return expected
 
@@ -97,7 +116,9 @@ def classification_case(draw):
     files = []
     for _ in range(draw(st.integers(1, 3))):
         coverage = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))
-        pred = [draw(st.sampled_from(CLASSES + ["unseen"])) if draw(st.floats(0, 1)) < coverage else None for _ in range(n)]
+        pred = [
+            draw(st.sampled_from(CLASSES + ["unseen"])) if draw(st.floats(0, 1)) < coverage else None for _ in range(n)
+        ]
         files.append({"pred": pred, "score": None})
     return labels, splits, files
 
@@ -115,7 +136,11 @@ def matching_case(draw):
         pred = [draw(st.sampled_from([0, 1])) if p else None for p in present]
         score = None
         if draw(st.booleans()):
-            values = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) if draw(st.booleans()) else st.floats(0, 1, allow_nan=False)
+            values = (
+                st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+                if draw(st.booleans())
+                else st.floats(0, 1, allow_nan=False)
+            )
             score = [draw(values) if p else None for p in present]
         files.append({"pred": pred, "score": score})
     return labels, splits, files
@@ -126,9 +151,13 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 @SETTINGS
 @given(classification_case())
-@example((["mug", "mug", "vase"], ["public", "private", "public"], [{"pred": ["mug", "mug", "mug"], "score": None}]))  # a class never predicted
+@example(
+    (["mug", "mug", "vase"], ["public", "private", "public"], [{"pred": ["mug", "mug", "mug"], "score": None}])
+)  # a class never predicted
 @example((["mug", "vase"], ["public", "public"], [{"pred": [None, None], "score": None}]))  # all predictions missing
-@example((["mug"], ["private"], [{"pred": ["lamp"], "score": None}]))  # a predicted class absent from the truth; no public part
+@example(
+    (["mug"], ["private"], [{"pred": ["lamp"], "score": None}])
+)  # a predicted class absent from the truth; no public part
 def test_classification_metrics_match_sklearn(case):
     labels, splits, files = case
     got = run_sql(TaskType.classification, labels, splits, files)
@@ -139,7 +168,9 @@ def test_classification_metrics_match_sklearn(case):
 @SETTINGS
 @given(matching_case())
 @example(([0, 0, 0], ["public", "private", "public"], [{"pred": [1, 0, 1], "score": [0.9, 0.1, 0.5]}]))  # no positives
-@example(([1, 0, 1], ["public", "public", "private"], [{"pred": [None, None, None], "score": [None, None, None]}]))  # all missing
+@example(
+    ([1, 0, 1], ["public", "public", "private"], [{"pred": [None, None, None], "score": [None, None, None]}])
+)  # all missing
 @example(([1, 0, 1, 0], ["public"] * 4, [{"pred": [1, 1, 0, 0], "score": [0.5, 0.5, 0.2, 0.1]}]))  # tied scores
 @example(([1, 1, 0], ["public"] * 3, [{"pred": [0, 0, 0], "score": None}]))  # nothing predicted positive
 def test_matching_metrics_match_sklearn(case):
@@ -158,7 +189,9 @@ def test_results_do_not_depend_on_the_number_of_threads(task_type):
         files = [{"pred": rng.choice(CLASSES, n).tolist(), "score": None} for _ in range(6)]
     else:
         labels = (rng.random(n) < 0.2).astype(int).tolist()
-        files = [{"pred": (rng.random(n) < 0.3).astype(int).tolist(), "score": rng.random(n).tolist()} for _ in range(6)]
+        files = [
+            {"pred": (rng.random(n) < 0.3).astype(int).tolist(), "score": rng.random(n).tolist()} for _ in range(6)
+        ]
     splits = rng.choice(SPLITS, n).tolist()
     one = run_sql(task_type, labels, splits, files, threads=1)
     many = run_sql(task_type, labels, splits, files, threads=4)

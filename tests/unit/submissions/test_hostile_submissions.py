@@ -32,12 +32,21 @@ def test_hostile_submission_is_refused_with_its_message(case: Path, tmp_path, co
     expect = json.loads((case / "expect.json").read_text())
     params = SUBMIT.model_copy(update={"max_file_mb": expect.get("max_file_mb", SUBMIT.max_file_mb)})
     root = tmp_path / "submissions"
-    kwargs = dict(submissions_root=root, contracts=contracts, params=params, name=expect.get("name"), description=expect.get("description", ""), now=utc("2026-11-05T10:00:00Z"))
+    kwargs = dict(
+        submissions_root=root,
+        contracts=contracts,
+        params=params,
+        name=expect.get("name"),
+        description=expect.get("description", ""),
+        now=utc("2026-11-05T10:00:00Z"),
+    )
     if expect.get("raises"):
         with pytest.raises(InputError) as info:
             submit(case / "files", expect["team"], **kwargs)
         text = str(info.value)
-        assert not root.exists() or not any(p for p in root.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet")), "nothing may be stored"
+        assert not root.exists() or not any(
+            p for p in root.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet")
+        ), "nothing may be stored"
     else:
         result = submit(case / "files", expect["team"], **kwargs)
         assert not result.accepted

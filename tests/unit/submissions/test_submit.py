@@ -36,13 +36,23 @@ def contracts():
 def predictions(tmp_path) -> Path:
     folder = tmp_path / "my_preds"
     write_predictions(folder, "shop_kind", perfect(RELEASE / "private", "shop_kind", flip=2))
-    write_predictions(folder, "same_item", perfect(RELEASE / "private", "same_item", flip=1) | {"score": [0.5] * 10}, fmt="parquet")
+    write_predictions(
+        folder, "same_item", perfect(RELEASE / "private", "same_item", flip=1) | {"score": [0.5] * 10}, fmt="parquet"
+    )
     return folder
 
 
 def test_an_accepted_submission_is_one_folder_with_its_record(tmp_path, predictions, contracts):
     root = tmp_path / "submissions"
-    result = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, description="<b>first</b> try", now=NOW)
+    result = submit(
+        predictions,
+        "team-a",
+        submissions_root=root,
+        contracts=contracts,
+        params=SUBMIT,
+        description="<b>first</b> try",
+        now=NOW,
+    )
     assert result.accepted and not result.duplicate
     assert re.fullmatch(r"20261105T100000Z-[0-9a-f]{8}", result.record.submission_id)
     folder = root / "team-a" / result.record.submission_id
@@ -62,7 +72,14 @@ def test_an_accepted_submission_is_one_folder_with_its_record(tmp_path, predicti
 
 
 def test_one_file_may_be_submitted_alone(tmp_path, predictions, contracts):
-    result = submit(predictions / "shop_kind.csv", "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    result = submit(
+        predictions / "shop_kind.csv",
+        "team-a",
+        submissions_root=tmp_path / "s",
+        contracts=contracts,
+        params=SUBMIT,
+        now=NOW,
+    )
     assert result.accepted and result.record.tasks == ["shop_kind"] and result.record.name == "shop-kind"
 
 
@@ -72,7 +89,14 @@ def test_the_same_content_in_the_same_second_is_recorded_once(tmp_path, predicti
     again = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
     assert again.accepted and again.duplicate and again.record.submission_id == first.record.submission_id
     assert count_accepted(root / "team-a", "20261105") == (1, 1)
-    later = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=utc("2026-11-05T10:00:01Z"))
+    later = submit(
+        predictions,
+        "team-a",
+        submissions_root=root,
+        contracts=contracts,
+        params=SUBMIT,
+        now=utc("2026-11-05T10:00:01Z"),
+    )
     assert later.accepted and not later.duplicate
     assert count_accepted(root / "team-a", "20261105") == (2, 2)
 
@@ -84,15 +108,33 @@ def test_daily_and_total_limits_count_accepted_submissions_only(tmp_path, predic
     write_predictions(broken, "shop_kind", {"id": ["s01"], "label": ["nope"]})
     day1 = [utc(f"2026-11-05T10:00:0{i}Z") for i in range(5)]
     assert not submit(broken, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[0]).accepted
-    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[1]).accepted
-    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[2]).accepted
+    assert submit(
+        predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[1]
+    ).accepted
+    assert submit(
+        predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[2]
+    ).accepted
     refused = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=day1[3])
     assert not refused.accepted and "the daily limit" in str(refused.errors[0])
     assert (refused.folder / REJECTION_META).is_file() and refused.folder.parent.parent.name == REJECTED_DIR
     other_team = submit(predictions, "team-b", submissions_root=root, contracts=contracts, params=params, now=day1[4])
     assert other_team.accepted, "limits are per team"
-    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-06T00:00:00Z")).accepted, "a new UTC day"
-    total = submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-07T00:00:00Z"))
+    assert submit(
+        predictions,
+        "team-a",
+        submissions_root=root,
+        contracts=contracts,
+        params=params,
+        now=utc("2026-11-06T00:00:00Z"),
+    ).accepted, "a new UTC day"
+    total = submit(
+        predictions,
+        "team-a",
+        submissions_root=root,
+        contracts=contracts,
+        params=params,
+        now=utc("2026-11-07T00:00:00Z"),
+    )
     assert not total.accepted and "the limit for the whole challenge" in str(total.errors[0])
     assert count_accepted(root / "team-a", "20261105") == (2, 3)
 
@@ -130,7 +172,12 @@ def test_arguments_that_name_nothing_storable_raise(tmp_path, predictions, contr
     with pytest.raises(InputError, match="is empty"):
         submit(tmp_path / "empty", "team-a", **kwargs)
     with pytest.raises(InputError, match="characters, more than 10"):
-        submit(predictions, "team-a", **kwargs | {"params": SUBMIT.model_copy(update={"max_description_chars": 10})}, description="x" * 11)
+        submit(
+            predictions,
+            "team-a",
+            **kwargs | {"params": SUBMIT.model_copy(update={"max_description_chars": 10})},
+            description="x" * 11,
+        )
     assert not (tmp_path / "s").exists() or not any(p.is_file() for p in (tmp_path / "s").rglob("*.csv"))
 
 
@@ -189,7 +236,20 @@ def test_fifty_concurrent_submits_are_each_recorded_exactly_once(tmp_path, capsy
 
     def run(i: int, team: str, folder: Path) -> None:
         start.wait()
-        codes[i] = cli.main(["--params", str(params), "submit", "--team", team, "--submissions", str(root), "--public", str(RELEASE / "public"), str(folder)])
+        codes[i] = cli.main(
+            [
+                "--params",
+                str(params),
+                "submit",
+                "--team",
+                team,
+                "--submissions",
+                str(root),
+                "--public",
+                str(RELEASE / "public"),
+                str(folder),
+            ]
+        )
 
     threads = [threading.Thread(target=run, args=(i, team, folder)) for i, (team, folder) in enumerate(jobs)]
     for t in threads:
@@ -208,7 +268,27 @@ def test_fifty_concurrent_submit_processes(tmp_path):
     jobs = _fifty_folders(tmp_path, teams=10)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tasks.cli", "--params", str(params), "submit", "--team", team, "--submissions", str(root), "--public", str(RELEASE / "public"), str(folder)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tasks.cli",
+                "--params",
+                str(params),
+                "submit",
+                "--team",
+                team,
+                "--submissions",
+                str(root),
+                "--public",
+                str(RELEASE / "public"),
+                str(folder),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for team, folder in jobs
     ]
     codes = [p.wait(timeout=600) for p in procs]

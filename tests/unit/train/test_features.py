@@ -121,7 +121,14 @@ def test_pair_features_compare_each_attribute(tmp_path, small):
     expected = (left["colour"].str.lower() == right["colour"].str.lower()).astype(float)
     np.testing.assert_array_equal(fs.train["colour~equal"], expected)
     assert fs.train["title~missing"].eq(0).all()
-    for col in ("title~ratio", "title~token_set", "title~jaro_winkler", "title~tfidf_cos", "image~clip_cos", "text~clip_cos"):
+    for col in (
+        "title~ratio",
+        "title~token_set",
+        "title~jaro_winkler",
+        "title~tfidf_cos",
+        "image~clip_cos",
+        "text~clip_cos",
+    ):
         assert fs.train[col].between(-1, 1).all(), col
 
 
@@ -135,7 +142,9 @@ def test_core_text_discounts_colour_and_size(tmp_path, small):
     assert (fs.train.loc[labels == 1, "title~token_set"] < 1.0).any()
     # siblings ('Model7' vs 'Model7 Pro') still differ after stripping
     assert (fs.train.loc[labels == 0, "title~core_tokens_jaccard"] < 1.0).all()
-    assert {f.uses for f in fs.features if f.name == "title~core_token_set"} == {frozenset({Role.text, Role.categorical})}
+    assert {f.uses for f in fs.features if f.name == "title~core_token_set"} == {
+        frozenset({Role.text, Role.categorical})
+    }
 
 
 def test_numbers_in_text_compare_however_written(tmp_path, small):

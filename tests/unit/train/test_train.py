@@ -20,18 +20,44 @@ OPENS = "2026-11-01T00:00:00Z"
 
 @pytest.fixture
 def quick(project_params):
-    return project_params.train.model_copy(update={"n_trials": 3, "timeout_s": None, "max_iterations": 40, "early_stopping_rounds": 10, "default_iterations": 30, "pruning_warmup_iterations": 10, "tpe_startup_trials": 2, "image_pca_dims": 4, "text_pca_dims": 2, "bow_max_tokens": 20, "thread_count": 1})
+    return project_params.train.model_copy(
+        update={
+            "n_trials": 3,
+            "timeout_s": None,
+            "max_iterations": 40,
+            "early_stopping_rounds": 10,
+            "default_iterations": 30,
+            "pruning_warmup_iterations": 10,
+            "tpe_startup_trials": 2,
+            "image_pca_dims": 4,
+            "text_pca_dims": 2,
+            "bow_max_tokens": 20,
+            "thread_count": 1,
+        }
+    )
 
 
 def run(tmp_path, task, params, out="out"):
     o = tmp_path / out
-    return train_task(task, tmp_path / "public", tmp_path / "embeddings", o / "models", o / "metrics", o / "submissions", params, OPENS), o
+    return train_task(
+        task,
+        tmp_path / "public",
+        tmp_path / "embeddings",
+        o / "models",
+        o / "metrics",
+        o / "submissions",
+        params,
+        OPENS,
+    ), o
 
 
-@pytest.mark.parametrize("make,task,key,columns", [
-    (classification_release, "toy_items", "id", ["id", "label"]),
-    (matching_release, "toy_pairs", "pair_id", ["pair_id", "label", "score"]),
-])
+@pytest.mark.parametrize(
+    "make,task,key,columns",
+    [
+        (classification_release, "toy_items", "id", ["id", "label"]),
+        (matching_release, "toy_pairs", "pair_id", ["pair_id", "label", "score"]),
+    ],
+)
 def test_outputs_and_baseline_submissions(tmp_path, quick, make, task, key, columns):
     make(tmp_path)
     report, out = run(tmp_path, task, quick)
@@ -40,7 +66,9 @@ def test_outputs_and_baseline_submissions(tmp_path, quick, make, task, key, colu
     best = json.loads((models / "best_params.json").read_text())
     assert best["tuned"] and best["catboost"]["random_seed"] == quick.seed
     trials = pq.read_table(models / "trials.parquet").to_pandas()
-    assert len(trials) == quick.n_trials and {"number", "state", "value", "duration_s", "params_depth"} <= set(trials.columns)
+    assert len(trials) == quick.n_trials and {"number", "state", "value", "duration_s", "params_depth"} <= set(
+        trials.columns
+    )
     features = json.loads((models / "features.json").read_text())["features"]
     assert all({"name", "kind", "uses", "importance"} <= set(f) for f in features)
     metrics = json.loads((out / "metrics" / f"{task}.json").read_text())
@@ -62,7 +90,10 @@ def test_outputs_and_baseline_submissions(tmp_path, quick, make, task, key, colu
     assert floor["label"].nunique() == 1
     if key == "pair_id":
         assert (floor["label"] == 0).all()
-    assert metrics["baselines"]["catboost-tuned"][metrics["primary_metric"]] > metrics["baselines"]["majority"][metrics["primary_metric"]]
+    assert (
+        metrics["baselines"]["catboost-tuned"][metrics["primary_metric"]]
+        > metrics["baselines"]["majority"][metrics["primary_metric"]]
+    )
 
 
 def test_same_seed_same_inputs_byte_identical_predictions(tmp_path, quick):
@@ -74,7 +105,10 @@ def test_same_seed_same_inputs_byte_identical_predictions(tmp_path, quick):
         for baseline in BASELINES:
             rel = f"{baseline.team}/{task}"
             for name in (f"{task}.csv", "submission.json"):
-                assert (a / "submissions" / rel / name).read_bytes() == (b / "submissions" / rel / name).read_bytes(), (rel, name)
+                assert (a / "submissions" / rel / name).read_bytes() == (b / "submissions" / rel / name).read_bytes(), (
+                    rel,
+                    name,
+                )
         assert (a / "models" / task / "model.cbm").read_bytes() == (b / "models" / task / "model.cbm").read_bytes()
 
 
@@ -96,7 +130,10 @@ def test_training_never_opens_hidden_labels(tmp_path, quick):
     classification_release(tmp_path)
     private = tmp_path / "private" / "toy_items"
     private.mkdir(parents=True)
-    pq.write_table(pq.read_table(tmp_path / "public" / "toy_items" / "test.parquet").select(["id"]), private / "test_labels.parquet")
+    pq.write_table(
+        pq.read_table(tmp_path / "public" / "toy_items" / "test.parquet").select(["id"]),
+        private / "test_labels.parquet",
+    )
     opened = []
     watching = [True]
 
@@ -120,10 +157,43 @@ def test_cli_train_reads_params_once_and_reports(tmp_path, quick, project_params
     from tests.conftest import ROOT
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["train"].update({k: v for k, v in quick.model_dump().items() if k in ("n_trials", "timeout_s", "max_iterations", "early_stopping_rounds", "default_iterations", "tpe_startup_trials", "image_pca_dims", "text_pca_dims")})
+    params["train"].update(
+        {
+            k: v
+            for k, v in quick.model_dump().items()
+            if k
+            in (
+                "n_trials",
+                "timeout_s",
+                "max_iterations",
+                "early_stopping_rounds",
+                "default_iterations",
+                "tpe_startup_trials",
+                "image_pca_dims",
+                "text_pca_dims",
+            )
+        }
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "cli"
-    code = main(["--params", str(tmp_path / "params.yaml"), "train", "toy_items", "--public", str(tmp_path / "public"), "--embeddings", str(tmp_path / "embeddings"), "--models", str(out / "models"), "--metrics", str(out / "metrics"), "--submissions", str(out / "submissions")])
+    code = main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "train",
+            "toy_items",
+            "--public",
+            str(tmp_path / "public"),
+            "--embeddings",
+            str(tmp_path / "embeddings"),
+            "--models",
+            str(out / "models"),
+            "--metrics",
+            str(out / "metrics"),
+            "--submissions",
+            str(out / "submissions"),
+        ]
+    )
     assert code == 0
     assert "toy_items: validation macro_f1 tuned" in capsys.readouterr().out
     assert (out / "submissions" / "baseline-catboost-tuned" / "toy_items" / "submission.json").is_file()
@@ -158,6 +228,8 @@ def test_the_saved_model_reproduces_the_tuned_submission(tmp_path, quick, make, 
     if key == "id":
         classes = np.asarray(model.classes_).astype(str)
         power = json.loads((out / "models" / task / "best_params.json").read_text())["decision"]["prior_power"]
-        assert list(decide_classes(score, classes, class_priors(problem, classes), power)) == list(by_key.loc[keys, "label"])
+        assert list(decide_classes(score, classes, class_priors(problem, classes), power)) == list(
+            by_key.loc[keys, "label"]
+        )
     else:
         assert np.allclose(np.round(score, SCORE_DECIMALS), by_key.loc[keys, "score"].astype(float).to_numpy())

@@ -11,13 +11,38 @@ from tasks.core.params import SearchDimension
 from tasks.core.errors import InputError
 from tasks.train.features import load_release, pair_groups
 from tasks.train.stage import prepare
-from tasks.train.tune import best_threshold, decide_classes, binary_scores, grouped_folds, macro_f1, open_storage, refit_iterations, stratified_folds, suggest, tune
+from tasks.train.tune import (
+    best_threshold,
+    decide_classes,
+    binary_scores,
+    grouped_folds,
+    macro_f1,
+    open_storage,
+    refit_iterations,
+    stratified_folds,
+    suggest,
+    tune,
+)
 from tests.synthetic import classification_release, matching_release
 
 
 @pytest.fixture
 def quick(project_params):
-    return project_params.train.model_copy(update={"n_trials": 4, "timeout_s": None, "max_iterations": 40, "early_stopping_rounds": 10, "default_iterations": 30, "pruning_warmup_iterations": 10, "tpe_startup_trials": 2, "image_pca_dims": 4, "text_pca_dims": 2, "bow_max_tokens": 20, "thread_count": 1})
+    return project_params.train.model_copy(
+        update={
+            "n_trials": 4,
+            "timeout_s": None,
+            "max_iterations": 40,
+            "early_stopping_rounds": 10,
+            "default_iterations": 30,
+            "pruning_warmup_iterations": 10,
+            "tpe_startup_trials": 2,
+            "image_pca_dims": 4,
+            "text_pca_dims": 2,
+            "bow_max_tokens": 20,
+            "thread_count": 1,
+        }
+    )
 
 
 def test_macro_f1_matches_sklearn():
@@ -45,7 +70,7 @@ def test_stratified_folds_keep_a_lone_class_in_the_fit_part(quick):
     assert len(folds) == 3
     assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(16))  # every row but 'c' validated once
     assert all(16 in fit for fit, _ in folds)
-    (fit, val), = stratified_folds(y, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.3}))
+    ((fit, val),) = stratified_folds(y, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.3}))
     assert len(val) == 3 + 2 and set(fit) | set(val) == set(range(17))
     again = stratified_folds(y, quick.model_copy(update={"validation": "holdout", "validation_fraction": 0.3}))
     assert np.array_equal(again[0][1], val)
@@ -77,7 +102,11 @@ def test_refit_scales_rounds_to_the_whole_train(quick):
 
 
 def test_suggest_follows_the_space():
-    space = {"depth": SearchDimension(type="int", low=3, high=5), "lr": SearchDimension(type="float", low=0.01, high=0.1, log=True), "w": SearchDimension(type="categorical", choices=["None", "Balanced"])}
+    space = {
+        "depth": SearchDimension(type="int", low=3, high=5),
+        "lr": SearchDimension(type="float", low=0.01, high=0.1, log=True),
+        "w": SearchDimension(type="categorical", choices=["None", "Balanced"]),
+    }
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(5):
         params = suggest(study.ask(), space)
@@ -99,7 +128,9 @@ def test_tuning_starts_from_catboost_defaults_and_is_reproducible(tmp_path, quic
     _, problem = prepare("toy_items", tmp_path / "public", tmp_path / "embeddings", quick)
     first = tune(problem, quick, "macro_f1", first_trial={"learning_rate": 0.123})
     second = tune(problem, quick, "macro_f1", first_trial={"learning_rate": 0.123})
-    assert first.trials.loc[0, "params_depth"] == 6 and first.trials.loc[0, "params_learning_rate"] == pytest.approx(0.123)
+    assert first.trials.loc[0, "params_depth"] == 6 and first.trials.loc[0, "params_learning_rate"] == pytest.approx(
+        0.123
+    )
     assert first.n_complete + first.n_pruned == quick.n_trials and first.stopped_by == "n_trials"
     assert first.best_params == second.best_params and first.best_value == second.best_value
     assert first.trials["value"].equals(second.trials["value"])

@@ -17,7 +17,19 @@ from tests.synthetic import classification_release
 
 pytestmark = pytest.mark.slow
 
-QUICK = {"n_trials": 6, "timeout_s": None, "max_iterations": 30, "early_stopping_rounds": 10, "default_iterations": 20, "pruning_warmup_iterations": 10, "tpe_startup_trials": 2, "image_pca_dims": 4, "text_pca_dims": 2, "bow_max_tokens": 20, "thread_count": 1}
+QUICK = {
+    "n_trials": 6,
+    "timeout_s": None,
+    "max_iterations": 30,
+    "early_stopping_rounds": 10,
+    "default_iterations": 20,
+    "pruning_warmup_iterations": 10,
+    "tpe_startup_trials": 2,
+    "image_pca_dims": 4,
+    "text_pca_dims": 2,
+    "bow_max_tokens": 20,
+    "thread_count": 1,
+}
 
 
 def test_two_workers_share_one_journal_study(tmp_path):
@@ -28,8 +40,25 @@ def test_two_workers_share_one_journal_study(tmp_path):
     params_path.write_text(yaml.safe_dump(params))
     journal = tmp_path / "optuna" / "journal.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, "-m", "tasks.cli", "--params", str(params_path), "tune-worker", "toy_items", "--storage", f"journal:{journal}", "--public", str(tmp_path / "public"), "--embeddings", str(tmp_path / "embeddings")]
-    workers = [subprocess.Popen(cmd + ["--worker", str(k)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tasks.cli",
+        "--params",
+        str(params_path),
+        "tune-worker",
+        "toy_items",
+        "--storage",
+        f"journal:{journal}",
+        "--public",
+        str(tmp_path / "public"),
+        "--embeddings",
+        str(tmp_path / "embeddings"),
+    ]
+    workers = [
+        subprocess.Popen(cmd + ["--worker", str(k)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in (1, 2)
+    ]
     outputs = [w.communicate(timeout=600) for w in workers]
     for w, (out, err) in zip(workers, outputs):
         assert w.returncode == 0, err
@@ -42,7 +71,9 @@ def test_two_workers_share_one_journal_study(tmp_path):
     _, problem = prepare("toy_items", tmp_path / "public", tmp_path / "embeddings", train)
     study = open_study(problem, train, storage=f"journal:{journal}")
     assert len(optuna.get_all_study_names(open_storage(f"journal:{journal}"))) == 1
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    finished = [
+        t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
     assert len(finished) >= QUICK["n_trials"]
     assert {t.user_attrs.get("worker") for t in study.trials} == {1, 2}
     # the two workers sampled different points (seed + worker)
