@@ -8,16 +8,20 @@ STAMP  := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: run test test-fast install clean-data
+.PHONY: run test test-fast lint install clean-data
 
 run: $(STAMP) ## run the whole pipeline on the bundled demo challenge
 	$(BIN)/mmtc run
 
-test: $(STAMP) ## run every test, the slow end-to-end ones included
+test: lint ## lint, then every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) ## unit tests only
+test-fast: lint ## lint, then the unit tests only
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP) ## ruff: lint and format check (`ruff format .` fixes the format)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 install: $(STAMP)
 

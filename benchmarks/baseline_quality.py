@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tasks.core.params import load_params  # noqa: E402
-from tasks.train.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
 from tasks.core.schema import ID, LABEL, PAIR_ID, Role, TaskType, hidden_labels_path  # noqa: E402
+from tasks.train.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
 from tasks.train.stage import BASELINES, train_task  # noqa: E402
 from tasks.train.tune import accuracy, best_threshold, binary_scores, macro_f1  # noqa: E402
 
@@ -80,15 +80,18 @@ def reference(task: str, public: Path, embeddings: Path, params, seed: int) -> t
         Xtr[c] = codes.codes[: len(Xtr)]
         Xte[c] = codes.codes[len(Xtr) :]
     cat_mask = [c in cats for c in Xtr.columns]
-    hgb = lambda: HistGradientBoostingClassifier(
-        max_iter=200,
-        learning_rate=0.05,
-        max_leaf_nodes=15,
-        l2_regularization=1.0,
-        early_stopping=False,
-        categorical_features=cat_mask if any(cat_mask) else None,
-        random_state=seed,
-    )  # noqa: E731
+
+    def hgb() -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            l2_regularization=1.0,
+            early_stopping=False,
+            categorical_features=cat_mask if any(cat_mask) else None,
+            random_state=seed,
+        )
+
     keys = test_keys(release)
     if release.type is TaskType.classification:
         text_cols = release.columns(Role.text)

@@ -37,8 +37,8 @@ def main() -> int:
 
     from embed_throughput import demo_items
 
-    from tasks.embed.clip import load_encoder, resolve_weights
     from tasks.core.params import load_params
+    from tasks.embed.clip import load_encoder, resolve_weights
     from tasks.embed.stage import embed_image_files, embed_text_list
 
     params = load_params(args.params).embed

@@ -111,8 +111,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from tasks.embed.clip import encode_text_trimmed, load_encoder, resolve_device, resolve_weights, text_lengths
     from tasks.core.params import load_params
+    from tasks.embed.clip import encode_text_trimmed, load_encoder, resolve_device, resolve_weights, text_lengths
     from tasks.embed.stage import ImageFiles, collate_images, decode_workers, embed_image_files, embed_text_list
 
     params = load_params(args.params).embed

@@ -41,10 +41,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.core.params import EvaluateParams  # noqa: E402
-from tasks.scoring.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
 from tasks.core.files import sha256_file  # noqa: E402
+from tasks.core.params import EvaluateParams  # noqa: E402
 from tasks.core.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
+from tasks.scoring.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
 
 # The demo challenge: task -> (type, number of classes, test rows in the demo release of params.yaml)
 DEMO_TASKS = {

@@ -38,7 +38,7 @@ def _retry_if_transient(task, task_run, state) -> bool:
         state.result()
     except StageFailed as exc:
         return exc.run.transient
-    except Exception:  # noqa: BLE001 - anything unexpected may be transient
+    except Exception:  # anything unexpected may be transient
         return True
     return False
 
@@ -102,7 +102,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
         summary.started.append(stage)
         try:
             result = future.result()
-        except Exception as exc:  # noqa: BLE001 - reported, and the flow fails below
+        except Exception as exc:  # reported, and the flow fails below
             outcome[stage] = "failed"
             summary.failed[stage] = str(exc)
         else:

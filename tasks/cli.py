@@ -10,12 +10,12 @@ import argparse
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from tasks.core.params import load_params
 from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import write_json
+from tasks.core.params import load_params
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {}
 
@@ -96,8 +96,8 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     _add_task_args,
 )
 def cmd_add_task(a: argparse.Namespace) -> int:
-    from tasks.ingest.stage import validate_task
     from tasks.ingest.registry import register_task
+    from tasks.ingest.stage import validate_task
 
     params = load_params(a.params)
     manifest = validate_task(a.path, params.ingest)
@@ -332,8 +332,8 @@ def cmd_tune_worker(a: argparse.Namespace) -> int:
     lambda p: p.add_argument("--out", type=Path, default=None, help="default: data/embeddings/weights.json"),
 )
 def cmd_resolve_weights(a: argparse.Namespace) -> int:
-    from tasks.embed.clip import resolve_weights_memoized, write_identity
     from tasks.core.schema import WEIGHTS_IDENTITY
+    from tasks.embed.clip import resolve_weights_memoized, write_identity
 
     params = load_params(a.params)
     identity = resolve_weights_memoized(params.embed.clip, memo_dir=Path(params.embed.cache.dir))
@@ -360,9 +360,9 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     "embed", "CLIP embeddings of one task's image columns and joined text into data/embeddings/<task>/", _embed_args
 )
 def cmd_embed(a: argparse.Namespace) -> int:
+    from tasks.core.schema import EMBEDDINGS_ROOT, WEIGHTS_IDENTITY
     from tasks.embed.clip import check_matches_params, read_identity
     from tasks.embed.stage import embed_task
-    from tasks.core.schema import EMBEDDINGS_ROOT, WEIGHTS_IDENTITY
 
     params = load_params(a.params)
     weights_path = a.weights or WEIGHTS_IDENTITY

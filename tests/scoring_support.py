@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tasks.core.params import EvaluateParams, LeaderboardParams, SubmitParams
 from tasks.core.files import sha256_file
+from tasks.core.params import EvaluateParams, LeaderboardParams, SubmitParams
 from tasks.core.schema import SUBMISSION_META, SubmissionRecord
 from tests.conftest import CORPUS
 
@@ -34,7 +34,7 @@ def hidden(private: Path, task: str) -> pa.Table:
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def write_predictions(folder: Path, task: str, columns: dict, fmt: str = "csv") -> Path:

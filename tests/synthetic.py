@@ -57,8 +57,8 @@ def classification_release(
     names.append("rare")
     words = ["mug", "vase", "lamp", "bowl", "oak", "glass", "classic", "nordic"]
     title = [
-        f"{words[l % len(words)] if rng.random() < 0.5 else 'item'} {rng.choice(words)} {i}"
-        for i, l in enumerate(label)
+        f"{words[k % len(words)] if rng.random() < 0.5 else 'item'} {rng.choice(words)} {i}"
+        for i, k in enumerate(label)
     ]
     ids = [f"r{i:04d}" for i in range(n)]
     table = {
@@ -67,7 +67,7 @@ def classification_release(
         "brand": [None if rng.random() < 0.1 else f"b{rng.integers(0, 5)}" for _ in range(n)],
         "price": np.where(rng.random(n) < 0.05, np.nan, rng.normal(10 + label, 2)).tolist(),
         "photo": [f"images/{i}.png" for i in range(n)],
-        "label": [names[l] for l in label],
+        "label": [names[k] for k in label],
     }
     test_rows = np.arange(n) >= int(n * 0.7)
     test_rows[:3] = False

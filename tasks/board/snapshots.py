@@ -20,7 +20,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -97,9 +97,9 @@ def _write_snapshot(folder: Path, snapshot: Snapshot) -> Path:
 
 def _snapshot_name(now: datetime, previous: str | None) -> str:
     """The UTC time of the snapshot, kept strictly after the previous one so names stay ordered."""
-    when = now.astimezone(timezone.utc).replace(microsecond=0)
+    when = now.astimezone(UTC).replace(microsecond=0)
     if previous is not None:
-        last = datetime.strptime(previous, SNAPSHOT_TIME).replace(tzinfo=timezone.utc)
+        last = datetime.strptime(previous, SNAPSHOT_TIME).replace(tzinfo=UTC)
         when = max(when, last + timedelta(seconds=1))
     return when.strftime(SNAPSHOT_TIME)
 
@@ -275,8 +275,8 @@ def snapshot_time(env: dict | None = None) -> datetime:
     env = os.environ if env is None else env
     epoch = env.get("SOURCE_DATE_EPOCH")
     if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    return datetime.now(timezone.utc)
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.now(UTC)
 
 
 # --- provenance helpers (facts of the environment, gathered at the edge) ------------------------------

@@ -6,8 +6,8 @@ is shown to a person or recorded next to a rejected submission.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 MAX_ROWS_SHOWN = 5
 

@@ -114,7 +114,7 @@ class FileSpec(Strict):
         return v
 
     @model_validator(mode="after")
-    def _infer_format(self) -> "FileSpec":
+    def _infer_format(self) -> FileSpec:
         if self.format is None:
             fmt = FORMATS_BY_SUFFIX.get(Path(self.path).suffix.lower())
             if fmt is None:
@@ -178,7 +178,7 @@ class TaskManifest(Strict):
         return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TaskManifest":
+    def _consistent(self) -> TaskManifest:
         allowed = PRIMARY_METRICS[self.type]
         if self.primary_metric not in allowed:
             raise ValueError(

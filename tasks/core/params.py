@@ -170,7 +170,7 @@ class SearchDimension(Strict):
     choices: list[str | int | float | bool | None] | None = None
 
     @model_validator(mode="after")
-    def _complete(self) -> "SearchDimension":
+    def _complete(self) -> SearchDimension:
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("a categorical dimension needs `choices`")

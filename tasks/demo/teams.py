@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -209,7 +209,7 @@ def generate_demo_teams(
 ) -> list[SubmitResult]:
     """Replace the demo teams' submissions with freshly generated ones, submitted in time order."""
     submissions_root = Path(submissions_root)
-    opens = datetime.fromisoformat(opens_at.replace("Z", "+00:00")).astimezone(timezone.utc)
+    opens = datetime.fromisoformat(opens_at.replace("Z", "+00:00")).astimezone(UTC)
     public = load_public(public_root, list(contracts))
     planned = []
     for team, plan in params.teams.items():

@@ -29,9 +29,9 @@ from urllib.parse import urlparse
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from tasks.core.params import ClipParams
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, write_json
+from tasks.core.params import ClipParams
 
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"
 # What open_clip looks for in a hub repo, in its own order of preference.
@@ -528,7 +528,7 @@ def compute_label(device: str) -> str:
 
 def load_encoder(
     identity: WeightsIdentity, clip: ClipParams, device: str = "cpu", memo_dir: Path | None = None
-) -> "ClipEncoder":
+) -> ClipEncoder:
     """Exactly the weights `identity` names, on `device`, in eval mode. InputError when they changed
     or vanished since they were resolved."""
     import torch

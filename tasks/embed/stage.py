@@ -20,20 +20,20 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.embed.clip import ClipEncoder, WeightsIdentity, compute_label, load_encoder, resolve_device, text_lengths
-from tasks.core.params import EmbedParams, TextChoice
 from tasks.core.errors import InputError
 from tasks.core.files import atomic_write_bytes, staged_dir, write_json, write_parquet
+from tasks.core.params import EmbedParams, TextChoice
 from tasks.core.schema import (
     CARD,
     CLASSIFICATION_TABLES,
@@ -46,6 +46,7 @@ from tasks.core.schema import (
     Role,
     TaskType,
 )
+from tasks.embed.clip import ClipEncoder, WeightsIdentity, compute_label, load_encoder, resolve_device, text_lengths
 
 RECORD_TABLES = {TaskType.classification: CLASSIFICATION_TABLES, TaskType.matching: ("left", "right")}
 MAX_FAILED_LISTED = 1000  # meta.json lists at most this many failed rows (the count is always exact)
@@ -573,7 +574,7 @@ def _vectors_for(rows: Rows, dims: int, cache: EmbeddingCache | None, embed: Cal
             vector = fresh.get(key)
         if vector is not None:
             vectors[i], missing[i] = vector, False
-    failures = {**failures, **{k: "unreadable" for k in unreadable}}
+    failures = {**failures, **dict.fromkeys(unreadable, "unreadable")}
     return (
         vectors,
         missing,

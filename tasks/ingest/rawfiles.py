@@ -18,8 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from tasks.core.manifest import FileSpec
 from tasks.core.errors import InputError
+from tasks.core.manifest import FileSpec
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 ARROW_ENCODING = {"utf-8": "utf8", "latin-1": "latin1"}

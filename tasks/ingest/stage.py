@@ -18,11 +18,10 @@ import pyarrow.compute as pc
 from PIL import Image, UnidentifiedImageError
 
 from tasks.core import __version__
-from tasks.core.params import IngestParams
-from tasks.core.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
 from tasks.core.errors import InputError, raise_all
 from tasks.core.files import sha256_bytes, sha256_file, sha256_tree, staged_dir, write_json, write_parquet, write_twins
-from tasks.ingest.rawfiles import RawTable, read_raw
+from tasks.core.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
+from tasks.core.params import IngestParams
 from tasks.core.schema import (
     CARD,
     HIDDEN_LABELS,
@@ -38,6 +37,7 @@ from tasks.core.schema import (
     Role,
     TaskType,
 )
+from tasks.ingest.rawfiles import RawTable, read_raw
 from tasks.ingest.split import grouped_pair_split, pair_groups, stratified_mask
 
 NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
@@ -106,7 +106,7 @@ class Prepared:
     tables: dict[str, pa.Table]
     hidden: pa.Table
     features: dict[str, Role]
-    images: "ImageCollector"
+    images: ImageCollector
     split: dict
     duplicates: dict
     classes: dict | None = None
@@ -123,7 +123,7 @@ def _prepare(task_dir: Path, m: TaskManifest, params: IngestParams) -> Prepared:
     return _prepare_matching(m, raws, records, images, params)
 
 
-def _standardise_records(raw: RawTable, spec: FileSpec, m: TaskManifest, images: "ImageCollector") -> pa.Table:
+def _standardise_records(raw: RawTable, spec: FileSpec, m: TaskManifest, images: ImageCollector) -> pa.Table:
     """Raw columns -> clean names and types by role; collects every problem of the file first."""
     errors: list[InputError] = []
     columns: dict[str, pa.Array] = {}

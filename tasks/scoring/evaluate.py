@@ -20,9 +20,9 @@ import io
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -30,9 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from tasks.core.params import EvaluateParams
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, write_json, write_parquet
+from tasks.core.params import EvaluateParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
     CARD,
@@ -365,8 +365,8 @@ def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Tabl
         return CACHE_SCHEMA.empty_table()  # a damaged cache costs a rescore, nothing else
     current = {(t, i.labels_sha256) for t, i in infos.items()}
     keep = [
-        v == version and (t, l) in current
-        for t, l, v in zip(
+        v == version and (t, labels) in current
+        for t, labels, v in zip(
             table.column("task").to_pylist(),
             table.column("labels_sha256").to_pylist(),
             table.column("scorer_version").to_pylist(),

@@ -23,10 +23,10 @@ import re
 import shutil
 import stat
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from slugify import slugify
 
@@ -175,10 +175,10 @@ def submit(
 
 
 def _utc_second(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("submission times must be timezone-aware")
-    return now.astimezone(timezone.utc).replace(microsecond=0)
+    return now.astimezone(UTC).replace(microsecond=0)
 
 
 def _task_of(file_name: str) -> str:

@@ -32,8 +32,8 @@ from rapidfuzz.distance import JaroWinkler
 from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tasks.core.params import TrainParams
 from tasks.core.errors import InputError
+from tasks.core.params import TrainParams
 from tasks.core.schema import (
     CARD,
     EMB_MISSING,
@@ -138,7 +138,7 @@ def expected_embeddings(release: Release, embeddings_dir: Path | None = None) ->
         written = json.loads(meta.read_text(encoding="utf-8")).get("files")
         text_embedded = written is None or f"{TEXT_EMBEDDING}.parquet" in written
     expected = {TEXT_EMBEDDING: Role.text} if text_embedded else {}
-    expected.update({col: Role.image for col in release.columns(Role.image)})
+    expected.update(dict.fromkeys(release.columns(Role.image), Role.image))
     return expected
 
 
@@ -236,7 +236,7 @@ class FeatureSet:
     def text_features(self) -> list[str]:
         return [f.name for f in self.features if f.kind == "text"]
 
-    def restrict(self, roles: set[Role]) -> "FeatureSet":
+    def restrict(self, roles: set[Role]) -> FeatureSet:
         """Keep the features computed from the given input roles only (a modality ablation)."""
         kept = tuple(f for f in self.features if f.uses <= roles)
         names = [f.name for f in kept]

@@ -18,18 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tasks.core.params import TrainParams
-from tasks.train.features import (
-    FeatureSet,
-    Release,
-    build_features,
-    labels,
-    load_embeddings,
-    load_release,
-    pair_groups,
-    test_keys,
-)
 from tasks.core.files import sha256_file, staged_dir, write_csv, write_json, write_parquet
+from tasks.core.params import TrainParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
     ID,
@@ -40,6 +30,16 @@ from tasks.core.schema import (
     Role,
     SubmissionRecord,
     TaskType,
+)
+from tasks.train.features import (
+    FeatureSet,
+    Release,
+    build_features,
+    labels,
+    load_embeddings,
+    load_release,
+    pair_groups,
+    test_keys,
 )
 from tasks.train.tune import (
     FoldEnsemble,

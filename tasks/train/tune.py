@@ -28,10 +28,10 @@ import optuna
 import pandas as pd
 from catboost import CatBoost, CatBoostError, Pool, sum_models
 
-from tasks.core.params import SearchDimension, TrainParams
 from tasks.core.errors import InputError
-from tasks.train.features import FeatureSet
+from tasks.core.params import SearchDimension, TrainParams
 from tasks.core.schema import TaskType
+from tasks.train.features import FeatureSet
 
 JOURNAL_PREFIX = "journal:"
 REPORT_EVERY = 10  # iterations between two reports to the pruner
@@ -119,7 +119,7 @@ class Problem:
     def X(self) -> pd.DataFrame:
         return self.features.train
 
-    def restrict(self, features: FeatureSet) -> "Problem":
+    def restrict(self, features: FeatureSet) -> Problem:
         return Problem(self.task, self.type, features, self.y, self.folds, self.device)
 
     def fingerprint(self, params: TrainParams) -> str:

@@ -249,7 +249,7 @@ def build_cases() -> None:
 def main() -> None:
     release()
     build_cases()
-    for name in list(p.name for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_")):
+    for name in [p.name for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_")]:
         shutil.rmtree(HERE / name)
     for name, spec in CASES.items():
         folder = HERE / name

@@ -17,7 +17,7 @@ def flow(repo, targets):
     code = f"from flows.pipeline import challenge_pipeline; import json; print('SUMMARY', json.dumps(challenge_pipeline(repo='.', targets={targets!r})))"
     result = subprocess.run(["python", "-c", code], cwd=repo, env=tool_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("SUMMARY "))
+    line = next(s for s in result.stdout.splitlines() if s.startswith("SUMMARY "))
     return yaml.safe_load(line.removeprefix("SUMMARY "))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tasks.cli import main
-
 from tests.conftest import CORPUS, ROOT
 
 

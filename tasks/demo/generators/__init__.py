@@ -6,12 +6,12 @@ would, deterministic from `demo.seed` and its own options in params.yaml.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from tasks.demo.generators import car_class, fastfood_chain, person_link, product_dedup, product_type, product_variants
 from tasks.core.errors import InputError
 from tasks.core.files import staged_dir
+from tasks.demo.generators import car_class, fastfood_chain, person_link, product_dedup, product_type, product_variants
 
 GENERATORS: dict[str, Callable[[Path, int, dict], None]] = {
     module.TASK_ID: module.generate

@@ -8,7 +8,7 @@ same product never gives the same bytes twice but always looks alike.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter

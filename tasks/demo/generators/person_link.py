@@ -103,9 +103,9 @@ def generate(out: Path, seed: int, options: dict) -> None:
     right = pd.concat([right, _household_members(right, b, opts.household_share, rng)])
     right.loc[rng.random(len(right)) < opts.dob_missing_right, "date_of_birth"] = None
 
-    def pairs_by_block(l: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
-        lk = pd.DataFrame({"left": l.index, "key": [soundex(s) for s in l["surname"]]})
-        rk = pd.DataFrame({"right": r.index, "key": [soundex(s) for s in r["surname"]]})
+    def pairs_by_block(lhs: pd.DataFrame, rhs: pd.DataFrame) -> pd.DataFrame:
+        lk = pd.DataFrame({"left": lhs.index, "key": [soundex(s) for s in lhs["surname"]]})
+        rk = pd.DataFrame({"right": rhs.index, "key": [soundex(s) for s in rhs["surname"]]})
         joined = lk[lk.key != ""].merge(rk[rk.key != ""], on="key")
         same = joined["left"].str.replace("-org", "", regex=False) == joined["right"].str.replace(
             r"-dup-\d+", "", regex=True

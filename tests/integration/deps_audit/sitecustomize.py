@@ -30,7 +30,7 @@ if _OUT and os.path.basename(sys.argv[0] if sys.argv else "") == "mmtc":
                 path = os.path.abspath(os.fsdecode(args[0]))
                 if "__pycache__" not in path and not _in_code_identity():
                     _opened.add(path)
-        except Exception:  # noqa: BLE001
+        except Exception:  # a path that cannot be decoded is not one of ours
             pass
 
     sys.addaudithook(_hook)

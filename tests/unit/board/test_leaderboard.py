@@ -7,19 +7,19 @@ import json
 import math
 import os
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.scoring.evaluate import SCORES_SCHEMA
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board
 from tasks.board.render import write_latest
 from tasks.board.snapshots import list_snapshots, read_snapshot, snapshot_time, update_leaderboard, weights_identity
 from tasks.core.params import LeaderboardParams
 from tasks.core.schema import EVALUATION_REPORT, SCORES, SNAPSHOTS_DIR
+from tasks.scoring.evaluate import SCORES_SCHEMA
 
 TASKS = [
     TaskMeta("c1", "classification", "macro_f1", "first", "classification"),
@@ -346,4 +346,4 @@ def test_provenance_names_data_code_weights_and_params(tmp_path):
 
 
 def test_snapshot_time_honours_source_date_epoch():
-    assert snapshot_time({"SOURCE_DATE_EPOCH": "1793923200"}) == datetime(2026, 11, 6, tzinfo=timezone.utc)
+    assert snapshot_time({"SOURCE_DATE_EPOCH": "1793923200"}) == datetime(2026, 11, 6, tzinfo=UTC)

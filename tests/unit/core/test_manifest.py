@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks.core.manifest import TaskManifest, load_manifest, to_snake_case
 from tasks.core.errors import InputError
+from tasks.core.manifest import TaskManifest, load_manifest, to_snake_case
 from tasks.core.schema import Role, TaskType
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks.core.params import load_params
 from tasks.core.errors import InputError
-
+from tasks.core.params import load_params
 from tests.conftest import ROOT
 
 

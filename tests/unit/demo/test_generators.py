@@ -6,10 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.demo.generators import GENERATORS, generate_contribution
 from tasks.core.files import sha256_tree
+from tasks.demo.generators import GENERATORS, generate_contribution
 from tasks.ingest.stage import validate_task
-
 from tests.conftest import ROOT
 
 SMALL = {

@@ -8,10 +8,10 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.demo.teams import generate_demo_teams
-from tasks.scoring.evaluate import evaluate
 from tasks.board.ranking import build_board, read_evaluation, tasks_of
 from tasks.core.schema import REJECTED_DIR, SCORE, SCORES
+from tasks.demo.teams import generate_demo_teams
+from tasks.scoring.evaluate import evaluate
 from tasks.submissions.validate import load_contracts
 from tests.scoring_support import EVALUATE, SUBMIT, build_small_release, synthetic_baselines
 from tests.unit.board.test_leaderboard import recompute

@@ -9,6 +9,8 @@ import socket
 import pytest
 import torch
 
+from tasks.core.errors import InputError
+from tasks.core.files import sha256_file
 from tasks.embed import clip as clipmod
 from tasks.embed.clip import (
     RandomInitWarning,
@@ -22,8 +24,6 @@ from tasks.embed.clip import (
     supports_trimmed_text,
     write_identity,
 )
-from tasks.core.errors import InputError
-from tasks.core.files import sha256_file
 from tests.unit.embed.helpers import TINY, tiny_clip
 
 TEXTS = [

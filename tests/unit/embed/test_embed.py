@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.embed.clip import load_encoder, resolve_weights
-from tasks.core.params import TextChoice
-from tasks.embed.stage import EmbeddingCache, TextSpec, embed_task, join_text, text_spec
 from tasks.core.errors import InputError
+from tasks.core.params import TextChoice
+from tasks.embed.clip import load_encoder, resolve_weights
+from tasks.embed.stage import EmbeddingCache, TextSpec, embed_task, join_text, text_spec
 from tests.unit.embed.helpers import classification, embed_params, make_release, record, tiny_clip
 
 

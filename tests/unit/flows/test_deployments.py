@@ -7,7 +7,6 @@ from prefect.client.schemas.schedules import CronSchedule
 from flows.deployments import NIGHTLY, ON_DEMAND, prefect_yaml, runner_deployments
 from tasks.cli import main
 from tasks.core.params import load_params
-
 from tests.conftest import ROOT
 
 

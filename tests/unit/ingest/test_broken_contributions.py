@@ -9,7 +9,6 @@ import pytest
 
 from tasks.core.errors import InputError, InputErrors
 from tasks.ingest.stage import ingest_task
-
 from tests.conftest import CORPUS
 
 CASES = sorted(p.name for p in (CORPUS / "broken").iterdir() if p.is_dir())

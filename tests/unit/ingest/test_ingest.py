@@ -8,9 +8,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.demo.generators import generate_contribution
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, sha256_tree
+from tasks.demo.generators import generate_contribution
 from tasks.ingest.stage import ingest_task
 
 SMALL = {

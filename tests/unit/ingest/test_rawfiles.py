@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.core.manifest import FileSpec
 from tasks.core.errors import InputError
+from tasks.core.manifest import FileSpec
 from tasks.ingest.rawfiles import read_raw
 
 NA = ["", "NA"]

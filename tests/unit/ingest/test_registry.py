@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 from tasks.ingest.registry import register_task
-
 from tests.conftest import ROOT
 
 

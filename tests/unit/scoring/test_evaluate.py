@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import tasks.scoring.evaluate as ev
-from tasks.scoring.evaluate import evaluate, open_scores, scorer_version
 from tasks.core.schema import EVALUATION_REPORT, SCORES, SUBMISSION_META
+from tasks.scoring.evaluate import evaluate, open_scores, scorer_version
 from tasks.submissions.submit import submit
 from tasks.submissions.validate import load_contracts
 from tests.scoring_support import EVALUATE, SUBMIT, TASKS, copy_release, perfect, utc, write_baseline, write_predictions

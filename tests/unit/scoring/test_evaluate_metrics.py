@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score
 
-from tasks.scoring.evaluate import METRICS, run_metrics
 from tasks.core.schema import TaskType
+from tasks.scoring.evaluate import METRICS, run_metrics
 
 SPLITS = ("public", "private")
 MISSING = "<no prediction>"

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.core.errors import InputError
+from tasks.core.schema import Role
 from tasks.train.features import (
     bow_vocabulary,
     build_features,
@@ -17,7 +18,6 @@ from tasks.train.features import (
     load_release,
     pair_groups,
 )
-from tasks.core.schema import Role
 from tests.synthetic import classification_release, matching_release, write_embedding
 
 

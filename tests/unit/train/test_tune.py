@@ -7,14 +7,14 @@ import optuna
 import pytest
 from sklearn.metrics import f1_score
 
-from tasks.core.params import SearchDimension
 from tasks.core.errors import InputError
-from tasks.train.features import load_release, pair_groups
+from tasks.core.params import SearchDimension
+from tasks.train.features import pair_groups
 from tasks.train.stage import prepare
 from tasks.train.tune import (
     best_threshold,
-    decide_classes,
     binary_scores,
+    decide_classes,
     grouped_folds,
     macro_f1,
     open_storage,
