@@ -16,6 +16,35 @@ from pathlib import Path
 from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import write_json
 from tasks.core.params import load_params
+from tasks.core.schema import (
+    CONTRIBUTIONS_ROOT,
+    EMBED_METRICS_ROOT,
+    EMBEDDINGS_ROOT,
+    LEADERBOARD_ROOT,
+    MODELS_ROOT,
+    PRIVATE_ROOT,
+    PUBLIC_ROOT,
+    RESULTS_ROOT,
+    SUBMISSIONS_ROOT,
+    TRAIN_METRICS_ROOT,
+)
+
+# The folder options of the stage commands, with their defaults: the layout of tasks/core/schema.py.
+PATH_OPTIONS = {
+    "contributions": CONTRIBUTIONS_ROOT,
+    "public": PUBLIC_ROOT,
+    "private": PRIVATE_ROOT,
+    "embeddings": EMBEDDINGS_ROOT,
+    "models": MODELS_ROOT,
+    "submissions": SUBMISSIONS_ROOT,
+    "results": RESULTS_ROOT,
+}
+
+
+def _paths(p: argparse.ArgumentParser, *names: str) -> None:
+    for name in names:
+        p.add_argument(f"--{name}", type=Path, default=PATH_OPTIONS[name])
+
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {}
 
@@ -42,7 +71,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from tasks.demo.generators import generate_contribution
 
     params = load_params(a.params)
-    out = a.out or Path("contributions") / a.task
+    out = a.out or CONTRIBUTIONS_ROOT / a.task
     generate_contribution(a.task, out, params.demo.seed, params.demo.tasks.get(a.task, {}))
     print(f"demo contribution written to {out}")
     return 0
@@ -53,9 +82,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="task id: the folder name under --contributions")
-    p.add_argument("--contributions", type=Path, default=Path("contributions"))
-    p.add_argument("--public", type=Path, default=Path("data/public"))
-    p.add_argument("--private", type=Path, default=Path("data/private"))
+    _paths(p, "contributions", "public", "private")
 
 
 @command("ingest", "validate, standardise and split one task into data/public and data/private", _ingest_args)
@@ -86,7 +113,7 @@ def cmd_validate_task(a: argparse.Namespace) -> int:
 def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="folder holding task.yaml and the raw files")
     p.add_argument("--replace", action="store_true", help="replace an already added task of the same id")
-    p.add_argument("--contributions", type=Path, default=Path("contributions"))
+    _paths(p, "contributions")
     p.add_argument("--no-dvc", action="store_true", help="copy and register only; do not run `dvc add`")
 
 
@@ -137,8 +164,7 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--team", required=True, help="team name: a slug (lower-case letters, digits, hyphens)")
     p.add_argument("--name", help="submission name, a slug (default: from the path)")
     p.add_argument("--description", default="", help="one line of plain text shown with the submission")
-    p.add_argument("--submissions", type=Path, default=Path("submissions"))
-    p.add_argument("--public", type=Path, default=Path("data/public"))
+    _paths(p, "submissions", "public")
 
 
 @command(
@@ -165,10 +191,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--submissions", type=Path, default=Path("submissions"))
-    p.add_argument("--public", type=Path, default=Path("data/public"))
-    p.add_argument("--private", type=Path, default=Path("data/private"))
-    p.add_argument("--results", type=Path, default=Path("results"))
+    _paths(p, "submissions", "public", "private", "results")
 
 
 @command(
@@ -186,8 +209,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--out", type=Path, default=Path("leaderboard"))
+    _paths(p, "results")
+    p.add_argument("--out", type=Path, default=LEADERBOARD_ROOT)
     p.add_argument("--quiet", action="store_true", help="do not print the board")
 
 
@@ -222,8 +245,7 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
 
 
 def _demo_teams_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--public", type=Path, default=Path("data/public"))
-    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    _paths(p, "public", "submissions")
 
 
 @command(
@@ -254,11 +276,8 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task")
-    p.add_argument("--public", type=Path, default=Path("data/public"))
-    p.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
-    p.add_argument("--models", type=Path, default=Path("data/models"))
-    p.add_argument("--metrics", type=Path, default=Path("metrics/train"))
-    p.add_argument("--submissions", type=Path, default=Path("submissions"))
+    _paths(p, "public", "embeddings", "models", "submissions")
+    p.add_argument("--metrics", type=Path, default=TRAIN_METRICS_ROOT)
 
 
 @command("train", "tune CatBoost on one task and write its model, metrics and baseline submissions", _train_args)
@@ -288,8 +307,7 @@ def _tune_worker_args(p: argparse.ArgumentParser) -> None:
         "--n-trials", type=int, help="stop when the study holds this many finished trials (default: train.n_trials)"
     )
     p.add_argument("--timeout", type=float, help="seconds (default: train.timeout_s)")
-    p.add_argument("--public", type=Path, default=Path("data/public"))
-    p.add_argument("--embeddings", type=Path, default=Path("data/embeddings"))
+    _paths(p, "public", "embeddings")
 
 
 @command("tune-worker", "join the Optuna study of one task in a shared storage and run trials", _tune_worker_args)
@@ -345,15 +363,13 @@ def cmd_resolve_weights(a: argparse.Namespace) -> int:
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="task id: a release folder under --public")
-    p.add_argument("--public", type=Path, default=Path("data/public"))
+    _paths(p, "public")
     p.add_argument("--out", type=Path, default=None, help="default: data/embeddings")
     p.add_argument(
         "--weights", type=Path, default=None, help="default: data/embeddings/weights.json (written by resolve-weights)"
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor fill the embedding cache")
-    p.add_argument(
-        "--metrics", type=Path, default=Path("metrics/embed"), help="where this run's cache use and speed go"
-    )
+    p.add_argument("--metrics", type=Path, default=EMBED_METRICS_ROOT, help="where this run's cache use and speed go")
 
 
 @command(
@@ -412,7 +428,7 @@ def _show_leaderboard(params) -> None:
     from tasks.board.render import build_view, render_terminal
     from tasks.board.snapshots import current_result
 
-    result = current_result(Path("results"), Path("leaderboard"), params.challenge.closed, params.challenge.name)
+    result = current_result(RESULTS_ROOT, LEADERBOARD_ROOT, params.challenge.closed, params.challenge.name)
     if result is not None:
         render_terminal(build_view(result))
 

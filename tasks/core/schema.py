@@ -77,6 +77,11 @@ def hidden_labels_path(private_root: Path, task_id: str) -> Path:
     return Path(private_root) / task_id / HIDDEN_LABELS
 
 
+# Where the stages read and write by default (relative to the repository root).
+CONTRIBUTIONS_ROOT = Path("contributions")  # contributions/<task>/: task.yaml and raw files
+PUBLIC_ROOT = Path("data/public")  # the release
+PRIVATE_ROOT = Path("data/private")  # the hidden labels
+
 # --- stage outputs after ingest (contracts between stages; paths relative to the repo root) ---
 
 # embed: data/embeddings/<task>/<image column>.parquet and data/embeddings/<task>/text.parquet
@@ -93,6 +98,7 @@ EMB_TABLE, EMB_VECTOR, EMB_MISSING = "table", "vector", "missing"
 # and baseline submissions submissions/baseline-<name>/<task>/ (one submission per task).
 MODELS_ROOT = Path("data/models")
 TRAIN_METRICS_ROOT = Path("metrics/train")
+EMBED_METRICS_ROOT = Path("metrics/embed")
 BASELINE_PREFIX = "baseline-"  # team names starting with it are reserved for baselines
 
 # submissions: submissions/<team>/<submission_id>/<task>.csv|.parquet + submission.json;

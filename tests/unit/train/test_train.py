@@ -18,25 +18,6 @@ from tests.synthetic import classification_release, matching_release
 OPENS = "2026-11-01T00:00:00Z"
 
 
-@pytest.fixture
-def quick(project_params):
-    return project_params.train.model_copy(
-        update={
-            "n_trials": 3,
-            "timeout_s": None,
-            "max_iterations": 40,
-            "early_stopping_rounds": 10,
-            "default_iterations": 30,
-            "pruning_warmup_iterations": 10,
-            "tpe_startup_trials": 2,
-            "image_pca_dims": 4,
-            "text_pca_dims": 2,
-            "bow_max_tokens": 20,
-            "thread_count": 1,
-        }
-    )
-
-
 def run(tmp_path, task, params, out="out"):
     o = tmp_path / out
     return train_task(

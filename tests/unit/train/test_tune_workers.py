@@ -14,22 +14,11 @@ from tasks.train.stage import prepare
 from tasks.train.tune import open_storage, open_study
 from tests.conftest import ROOT
 from tests.synthetic import classification_release
+from tests.unit.train.conftest import QUICK_TRAIN
 
 pytestmark = pytest.mark.slow
 
-QUICK = {
-    "n_trials": 6,
-    "timeout_s": None,
-    "max_iterations": 30,
-    "early_stopping_rounds": 10,
-    "default_iterations": 20,
-    "pruning_warmup_iterations": 10,
-    "tpe_startup_trials": 2,
-    "image_pca_dims": 4,
-    "text_pca_dims": 2,
-    "bow_max_tokens": 20,
-    "thread_count": 1,
-}
+QUICK = QUICK_TRAIN | {"n_trials": 6, "max_iterations": 30, "default_iterations": 20}
 
 
 def test_two_workers_share_one_journal_study(tmp_path):
