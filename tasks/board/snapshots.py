@@ -294,14 +294,12 @@ def code_identity(project_root: Path) -> dict:
     ):
         h.update(path.relative_to(tasks_dir).as_posix().encode() + b"\0" + path.read_bytes())
     try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=20
-            ).stdout.strip()
-            or "unknown"
+        found = subprocess.run(
+            ["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True, timeout=20
         )
+        commit = found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else "unknown"
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+        commit = "unknown"  # not a git checkout, or no commit yet
     return {"mmtc": __version__, "git_commit": commit, "code_sha256": h.hexdigest()}
 
 

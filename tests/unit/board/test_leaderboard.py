@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,14 @@ import pytest
 
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board
 from tasks.board.render import write_latest
-from tasks.board.snapshots import list_snapshots, read_snapshot, snapshot_time, update_leaderboard, weights_identity
+from tasks.board.snapshots import (
+    code_identity,
+    list_snapshots,
+    read_snapshot,
+    snapshot_time,
+    update_leaderboard,
+    weights_identity,
+)
 from tasks.core.params import LeaderboardParams
 from tasks.core.schema import EVALUATION_REPORT, SCORES, SNAPSHOTS_DIR
 from tasks.scoring.evaluate import SCORES_SCHEMA
@@ -347,3 +355,9 @@ def test_provenance_names_data_code_weights_and_params(tmp_path):
 
 def test_snapshot_time_honours_source_date_epoch():
     assert snapshot_time({"SOURCE_DATE_EPOCH": "1793923200"}) == datetime(2026, 11, 6, tzinfo=UTC)
+
+
+def test_code_identity_says_unknown_without_a_commit(tmp_path):
+    assert code_identity(tmp_path)["git_commit"] == "unknown"  # not a checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert code_identity(tmp_path)["git_commit"] == "unknown"  # a checkout with no commit yet
