@@ -8,6 +8,7 @@ one message per problem, each naming the file, the column, the rows and the fix.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import struct
@@ -510,6 +511,29 @@ class ImageCollector:
         return {name: name.split("/")[1].split(".")[0] for name in sorted(self.sources)}
 
 
+# --- seeds ----------------------------------------------------------------------------------
+
+DRAWS_SEEDING = (
+    "ingest.seed mixed with a digest of every row's id and label (kept private), so the draws cannot be replayed"
+)
+
+
+def draws_seed(seed: int, keys: pa.Table) -> int:
+    """The seed of a task's random draws (train/test, public/private): `seed` mixed with a digest of
+    every row's ids and label.
+
+    A stratified draw with a known seed can be replayed: anyone who knows the seed, the code and the
+    order of the contributor's rows (ids are often in file order) can tell which class each test row
+    must have had to land where it did. The test labels are what participants lack, so with them in
+    the seed the draws cannot be replayed; the seed is still reproducible from the versioned data.
+    """
+    frame = keys.to_pandas()
+    frame = frame.sort_values(list(frame.columns), kind="stable").reset_index(drop=True)
+    digest = hashlib.sha256(f"{seed}\n".encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return int.from_bytes(digest.digest()[:16], "big")
+
+
 # --- classification -------------------------------------------------------------------------
 
 
@@ -530,17 +554,19 @@ def _prepare_classification(
                 values=sorted(overlap)[:5],
             )
         split = {"method": "given by the contribution (separate train and test files)"}
+        draws = draws_seed(params.seed, pa.concat_tables([train.select([ID, LABEL]), test.select([ID, LABEL])]))
     else:
         data = records["data"]
         labels = data.column(LABEL).to_numpy(zero_copy_only=False)
-        is_test = stratified_mask(labels, params.test_fraction, params.seed)
+        draws = draws_seed(params.seed, data.select([ID, LABEL]))
+        is_test = stratified_mask(labels, params.test_fraction, draws)
         train, test = data.filter(pa.array(~is_test)), data.filter(pa.array(is_test))
         split = {
             "method": "stratified by label; a class with one row stays in train",
             "test_fraction": params.test_fraction,
         }
     test_labels = test.column(LABEL).to_numpy(zero_copy_only=False)
-    is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
+    is_public = stratified_mask(test_labels, params.public_fraction, draws + 1, singletons_selected=True)
     hidden = pa.table(
         {ID: test.column(ID), LABEL: test.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))}
     ).sort_by(ID)
@@ -562,8 +588,9 @@ def _prepare_classification(
         )
     split |= {
         "seed": params.seed,
+        "seeding": DRAWS_SEEDING,
         "public_fraction": params.public_fraction,
-        "public_private": "stratified by label, seed + 1",
+        "public_private": "stratified by label",
     }
     duplicates, twins = _duplicate_rows(train, test, list(features))
     findings += _label_twins(twins, train, test, list(features))
@@ -571,7 +598,7 @@ def _prepare_classification(
     private_split = {
         part: {"rows": int(mask.sum()), "classes": int(len(set(test_labels[mask])))}
         for part, mask in ((PUBLIC, is_public), (PRIVATE, ~is_public))
-    }
+    } | {"draws_seed": str(draws)}
     return Prepared(
         {"train": train, "test": test},
         hidden,
@@ -642,13 +669,15 @@ def _prepare_matching(
         train_pairs, test_pairs = pairs["train_pairs"], pairs["test_pairs"]
         split = {"method": "given by the contribution (separate train and test pair files)"}
         _check_no_shared_pairs(m, train_pairs, test_pairs)
+        draws = draws_seed(params.seed, pa.concat_tables([train_pairs, test_pairs]))
     else:
         all_pairs = pairs["pairs"]
         lcodes = pc.index_in(all_pairs.column(LEFT_ID), left.column(ID)).to_numpy()
         rcodes = pc.index_in(all_pairs.column(RIGHT_ID), right.column(ID)).to_numpy()
         groups = pair_groups(lcodes, rcodes, left.num_rows, right.num_rows)
         labels = all_pairs.column(LABEL).to_numpy()
-        result = grouped_pair_split(groups, labels, params.test_fraction, params.seed)
+        draws = draws_seed(params.seed, all_pairs)
+        result = grouped_pair_split(groups, labels, params.test_fraction, draws)
         if result.largest_group > params.max_group_share * all_pairs.num_rows:
             raise InputError(
                 problem=f"one group of pairs linked by shared records holds {result.largest_group} of {all_pairs.num_rows} pairs, so train and test cannot be kept apart",
@@ -666,10 +695,10 @@ def _prepare_matching(
             "groups": result.n_groups,
             "largest_group_pairs": result.largest_group,
         }
-    rng = np.random.default_rng(params.seed + 2)
-    order = rng.permutation(test_pairs.num_rows)  # pair ids carry no trace of the contribution's order
-    pair_ids = np.empty(test_pairs.num_rows, dtype=object)
-    pair_ids[order] = [f"p{i:06d}" for i in range(test_pairs.num_rows)]
+    # Pair ids follow the published (left_id, right_id) order: no trace of the contribution's order
+    # (a pairs file listing its matches first is common), and nothing a replayed draw could undo.
+    test_pairs = test_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
+    pair_ids = [f"p{i:06d}" for i in range(test_pairs.num_rows)]
     test_pairs = test_pairs.add_column(0, PAIR_ID, pa.array(pair_ids, pa.string()))
     test_labels = test_pairs.column(LABEL).to_numpy()
     # Public and private pairs are kept apart like train and test: a pair's public feedback must say
@@ -680,7 +709,7 @@ def _prepare_matching(
         left.num_rows,
         right.num_rows,
     )
-    is_public = grouped_pair_split(test_groups, test_labels, params.public_fraction, params.seed + 1).is_test
+    is_public = grouped_pair_split(test_groups, test_labels, params.public_fraction, draws + 1).is_test
     hidden = pa.table(
         {
             PAIR_ID: test_pairs.column(PAIR_ID),
@@ -690,8 +719,10 @@ def _prepare_matching(
     )
     split |= {
         "seed": params.seed,
+        "seeding": DRAWS_SEEDING,
         "public_fraction": params.public_fraction,
-        "public_private": "grouped like train and test: test pairs sharing a record are on the same side, seed + 1",
+        "public_private": "grouped like train and test: test pairs sharing a record are on the same side",
+        "pair_ids": "in (left_id, right_id) order",
     }
     private_split = {
         part: {
@@ -700,7 +731,7 @@ def _prepare_matching(
             "groups": int(len(np.unique(test_groups[mask]))),
         }
         for part, mask in ((PUBLIC, is_public), (PRIVATE, ~is_public))
-    }
+    } | {"draws_seed": str(draws)}
     findings = []
     if test_labels.any() and not all(private_split[part]["positives"] for part in (PUBLIC, PRIVATE)):
         findings.append(
