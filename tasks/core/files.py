@@ -1,4 +1,4 @@
-"""File helpers every stage shares: hashing, atomic writes, Parquet + CSV twins."""
+"""File helpers every stage shares: hashing, atomic writes, Parquet + CSV twins, folders swapped in whole."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.core.files import commit_journal, finish_commit, sha256_file
+from tasks.core.files import commit_journal, finish_commit, sha256_file, sha256_tree
 from tasks.ingest.stage import ingest_task
 from tests.conftest import ROOT
 
@@ -102,6 +102,7 @@ def test_given_kills_at_random_points_when_rerun_then_bytes_match_an_undisturbed
         calls, commit_at, swaps = (profiles[with_previous][k] for k in ("calls", "commit_at", "swaps"))
         assert 0 < commit_at < swaps[0] < swaps[1] < calls
 
+    contribution = sha256_tree(good_classification)
     rng = np.random.default_rng(SEED)
     trials = []
     for trial in range(TRIALS):
@@ -140,3 +141,4 @@ def test_given_kills_at_random_points_when_rerun_then_bytes_match_an_undisturbed
     print(f"\n{len(trials)} kills, {profiles[True]} call events: (private, public, rc) {dict(outcomes)}")
     assert sum(n for (_, _, rc), n in outcomes.items() if rc == -9) == len(trials)  # every kill did happen
     assert outcomes[("new", "old", -9)] >= 1  # the kill between the swaps left a commit to finish
+    assert sha256_tree(good_classification) == contribution  # and no kill touched the contribution
