@@ -13,7 +13,8 @@ Prints rows/s, the time ratio (ours / reference) and peak RSS of both.
 Images: one small contribution per image case (a normal photo, a 20,000 x 20,000 PNG, JPEG and
 GIF headers declaring 65,000 x 65,000 pixels, a PNG text bomb, a truncated photo...), each
 validated by `mmtc validate-task`'s function in a fresh process; prints the outcome, seconds and
-peak RSS over the process's baseline after imports, and beside it what a plain
+peak RSS over the process's baseline after imports (the whole check of a 4-row task: its
+8x8 row is the floor), and beside it what a plain
 `Image.open(path).load()` with Pillow's guard off costs (under a 6 GiB address-space limit).
 """
 
@@ -104,6 +105,7 @@ def image_cases() -> dict[str, bytes]:
     small = noise(512)
     jpeg = encoded(photo, "JPEG")
     return {
+        "normal 8x8 PNG (the floor)": encoded(noise(8), "PNG"),
         "normal 512x512 PNG": encoded(small, "PNG"),
         "normal 4000x3000 JPEG": jpeg,
         "20000x20000 1-bit PNG": png_bomb(20_000),

@@ -527,10 +527,12 @@ def draws_seed(seed: int, keys: pa.Table) -> int:
     must have had to land where it did. The test labels are what participants lack, so with them in
     the seed the draws cannot be replayed; the seed is still reproducible from the versioned data.
     """
-    frame = keys.to_pandas()
-    frame = frame.sort_values(list(frame.columns), kind="stable").reset_index(drop=True)
     digest = hashlib.sha256(f"{seed}\n".encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    for column in keys.take(order).columns:  # sorted: the file's row order does not matter
+        text = pc.cast(column.combine_chunks(), pa.large_string())  # ids and labels are never null here
+        for buffer in text.buffers()[1:]:  # int64 offsets and UTF-8 bytes: defined by the Arrow format
+            digest.update(memoryview(buffer))
     return int.from_bytes(digest.digest()[:16], "big")
 
 
@@ -592,8 +594,8 @@ def _prepare_classification(
         "public_fraction": params.public_fraction,
         "public_private": "stratified by label",
     }
-    duplicates, twins = _duplicate_rows(train, test, list(features))
-    findings += _label_twins(twins, train, test, list(features))
+    duplicates, copies = _duplicate_rows(train, test, list(features))
+    findings += copies
     test = test.drop_columns([LABEL])
     private_split = {
         part: {"rows": int(mask.sum()), "classes": int(len(set(test_labels[mask])))}
@@ -616,10 +618,11 @@ def _row_hashes(table: pa.Table, features: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(table.select(features).to_pandas(), index=False).to_numpy()
 
 
-def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> tuple[dict, np.ndarray]:
-    """Counts any participant can make from the published features, and the test rows with a train twin."""
+def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> tuple[dict, list[dict]]:
+    """Counts any participant can make from the published features (for the card), and for the
+    organisers whether the test rows that copy a train row also copy its label."""
     if not features:
-        return {}, np.zeros(test.num_rows, dtype=bool)
+        return {}, []
     h_train = _row_hashes(train, features)
     h_test = _row_hashes(test, features)
     twins = pd.Series(h_test).isin(h_train).to_numpy()
@@ -628,28 +631,19 @@ def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> tup
         "train_rows_repeated_within_train": int(pd.Series(h_train).duplicated().sum()),
         "compared_on": "all feature columns (images by content)",
     }
-    return duplicates, twins
-
-
-def _label_twins(twins: np.ndarray, train: pa.Table, test: pa.Table, features: list[str]) -> list[dict]:
-    """For organisers: how many test rows copy a train row, and whether the copy also gives away the label."""
     if not twins.any():
-        return []
-    h_train = pd.Series(_row_hashes(train, features))
-    train_labels = pd.DataFrame({"h": h_train, "label": train.column(LABEL).to_numpy(zero_copy_only=False)})
-    known = train_labels.groupby("h")["label"].agg(lambda v: set(v))
-    h_test = _row_hashes(test, features)[twins]
-    labels = test.column(LABEL).to_numpy(zero_copy_only=False)[twins]
-    same = int(sum(label in known[h] for h, label in zip(h_test, labels, strict=True)))
-    return [
-        {
-            "kind": "test_rows_copy_train_rows",
-            "rows": int(twins.sum()),
-            "same_label": same,
-            "message": f"{int(twins.sum())} test rows have the features of a train row; {same} of them also have its label",
-            "fix": "drop the repeated rows from test (or from train) unless repeats are part of the task",
-        }
-    ]
+        return duplicates, []
+    labelled = pd.DataFrame({"h": h_train, "label": train.column(LABEL).to_numpy(zero_copy_only=False)})
+    copies = pd.DataFrame({"h": h_test[twins], "label": test.column(LABEL).to_numpy(zero_copy_only=False)[twins]})
+    same = len(copies.merge(labelled.drop_duplicates(), on=["h", "label"]))
+    finding = {
+        "kind": "test_rows_copy_train_rows",
+        "rows": int(twins.sum()),
+        "same_label": same,
+        "message": f"{int(twins.sum())} test rows have the features of a train row; {same} of them also have its label",
+        "fix": "drop the repeated rows from test (or from train) unless repeats are part of the task",
+    }
+    return duplicates, [finding]
 
 
 # --- matching -----------------------------------------------------------------------------

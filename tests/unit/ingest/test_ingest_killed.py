@@ -79,7 +79,7 @@ def test_given_kills_at_random_points_when_rerun_then_bytes_match_an_undisturbed
     good_classification, tmp_path, ingest_params
 ):
     task = good_classification.name
-    new_seed = ingest_params.seed + 1  # the old release has ingest_params.seed: the two differ in every file
+    new_seed = ingest_params.seed + 1  # the old release has ingest_params.seed: the two differ (card, report, split)
     undisturbed = tmp_path / "undisturbed"
     ingest_task(good_classification, undisturbed / "old" / "public", undisturbed / "old" / "private", ingest_params)
     new_params = ingest_params.model_copy(update={"seed": new_seed})
