@@ -39,6 +39,11 @@ class IngestParams(Strict):
     max_bad_image_share: float = Field(
         ge=0, le=1, description="share of rows whose image may be missing or unreadable; 0 refuses any"
     )
+    max_image_pixels: int = Field(
+        gt=0,
+        description="an image whose header declares more pixels is refused before any is decoded (decompression bombs)",
+    )
+    max_image_mb: float = Field(gt=0, description="an image file larger than this (MiB) is refused before it is opened")
     max_group_share: float = Field(
         gt=0, le=1, description="matching: refuse a split when one connected group of pairs is larger than this share"
     )

@@ -63,6 +63,7 @@ IMAGES_DIR = "images"
 CLASSIFICATION_TABLES = ("train", "test")
 MATCHING_TABLES = ("left", "right", "train_pairs", "test_pairs")
 HIDDEN_LABELS = "test_labels.parquet"  # data/private/<task>/
+INGEST_REPORT = "ingest_report.json"  # data/private/<task>/: what organisers should review (may name hidden classes)
 
 
 def release_tables(task_type: TaskType) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,14 @@ class RawTable:
 def read_raw(task_dir: Path, task_id: str, key: str, spec: FileSpec, na_values: list[str]) -> RawTable:
     path = Path(task_dir) / spec.path
     where = dict(task=task_id, file=spec.path)
+    if os.path.lexists(path) and not path.resolve().is_relative_to(Path(task_dir).resolve()):
+        # a link out of the folder could publish anything readable here, another task's hidden labels included
+        target = f"a link to {os.readlink(path)}" if path.is_symlink() else "inside a linked folder"
+        raise InputError(
+            problem=f"the file is {target}, outside the task folder",
+            fix=f"copy the file into the task folder instead of linking to it (files.{key}.path in task.yaml)",
+            **where,
+        )
     if not path.is_file():
         raise InputError(
             problem="file not found",

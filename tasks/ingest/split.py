@@ -52,7 +52,12 @@ def pair_groups(left_codes: np.ndarray, right_codes: np.ndarray, n_left: int, n_
 
 
 def grouped_pair_split(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> GroupedSplit:
-    """Draw whole groups into test until each stratum (groups with a positive, groups without) holds `fraction` of its pairs."""
+    """Draw whole groups to one side until each stratum (groups with a positive, groups without) holds
+    about `fraction` of its pairs there; a stratum of two or more groups keeps a group on each side.
+
+    Used twice by ingest: train/test, then public/private within test (so that feedback on public
+    pairs says nothing about private pairs sharing their records).
+    """
     rng = np.random.default_rng(seed)
     unique, sizes = np.unique(groups, return_counts=True)
     has_positive = np.zeros(len(unique), dtype=bool)
@@ -72,5 +77,11 @@ def grouped_pair_split(groups: np.ndarray, labels: np.ndarray, fraction: float, 
                 taken += sizes[g]
             if taken >= target:
                 break
+        if len(members) >= 2:  # e.g. the positives: both sides need some to score anything
+            picked = members[chosen[members]]
+            if len(picked) == 0:
+                chosen[members[np.argmin(sizes[members])]] = True
+            elif len(picked) == len(members):
+                chosen[picked[np.argmin(sizes[picked])]] = False
     is_test = chosen[np.searchsorted(unique, groups)]
     return GroupedSplit(is_test=is_test, n_groups=len(unique), largest_group=int(sizes.max()))

@@ -7,7 +7,13 @@ one message per problem, each naming the file, the column, the rows and the fix.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import shutil
+import struct
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tasks.core import __version__
 from tasks.core.errors import InputError, raise_all
-from tasks.core.files import sha256_bytes, sha256_file, sha256_tree, staged_dir, write_json, write_parquet, write_twins
+from tasks.core.files import sha256_bytes, sha256_file, sha256_tree, staged_dirs, write_json, write_parquet, write_twins
 from tasks.core.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
 from tasks.core.params import IngestParams
 from tasks.core.schema import (
@@ -27,6 +33,7 @@ from tasks.core.schema import (
     HIDDEN_LABELS,
     ID,
     IMAGES_DIR,
+    INGEST_REPORT,
     LABEL,
     LEFT_ID,
     PAIR_ID,
@@ -42,12 +49,15 @@ from tasks.ingest.split import grouped_pair_split, pair_groups, stratified_mask
 
 NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
 MATCH_LABELS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0}
-IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
-CARD_VERSION = 1
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+OPENED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # Pillow tries no other plugin (MPO comes via JPEG)
+CARD_VERSION = 2  # 2: classes from train only; the contribution digest and notes moved to the organiser report
 
 
 @dataclass
 class IngestReport:
+    """What ingest did. `findings` may name hidden labels: show them to organisers only, never in logs."""
+
     task_id: str
     task_type: str
     rows: dict[str, int]
@@ -55,9 +65,11 @@ class IngestReport:
     bad_images: int
     public_dir: Path
     private_dir: Path
-    notes: list[str] = field(default_factory=list)
+    organiser_report: Path
+    findings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        """Safe to print anywhere: nothing in it depends on the test labels."""
         rows = ", ".join(f"{k} {v}" for k, v in self.rows.items())
         return f"{self.task_id} ({self.task_type}): {rows}; {self.images} images" + (
             f", {self.bad_images} unusable" if self.bad_images else ""
@@ -65,20 +77,24 @@ class IngestReport:
 
 
 def ingest_task(task_dir: Path, public_root: Path, private_root: Path, params: IngestParams) -> IngestReport:
-    """Validate and publish one task. Raises InputError/InputErrors and writes nothing when refused."""
+    """Validate and publish one task. Raises InputError/InputErrors and writes nothing when refused.
+
+    The release and the hidden labels are committed together (tasks.core.files.staged_dirs): a run
+    killed at any point leaves both folders whole, and the next run finishes or replaces its commit.
+    """
     task_dir = Path(task_dir)
     manifest = load_manifest(task_dir)
     prepared = _prepare(task_dir, manifest, params)
     public_dir, private_dir = Path(public_root) / manifest.id, Path(private_root) / manifest.id
-    with staged_dir(public_dir) as pub, staged_dir(private_dir) as priv:
+    with staged_dirs([private_dir, public_dir]) as (priv, pub):  # the journal goes to the private side
         files = {}
         for name, table in prepared.tables.items():
             for path in write_twins(table, pub, name):
                 files[path.name] = sha256_file(path)
         images = prepared.images.copy_to(pub / IMAGES_DIR)
         write_parquet(prepared.hidden, priv / HIDDEN_LABELS)
-        card = _card(manifest, prepared, params, files, images, sha256_tree(task_dir))
-        write_json(pub / CARD, card)
+        write_json(priv / INGEST_REPORT, _organiser_report(manifest, prepared, sha256_tree(task_dir)))
+        write_json(pub / CARD, _card(manifest, prepared, files, images))
     return IngestReport(
         task_id=manifest.id,
         task_type=manifest.type.value,
@@ -87,7 +103,8 @@ def ingest_task(task_dir: Path, public_root: Path, private_root: Path, params: I
         bad_images=prepared.images.bad,
         public_dir=public_dir,
         private_dir=private_dir,
-        notes=prepared.notes,
+        organiser_report=private_dir / INGEST_REPORT,
+        findings=[f["message"] for f in prepared.findings],
     )
 
 
@@ -103,19 +120,22 @@ def validate_task(task_dir: Path, params: IngestParams) -> TaskManifest:
 
 @dataclass
 class Prepared:
+    """Everything to publish, and apart from it (`findings`, `private_split`) what only organisers see."""
+
     tables: dict[str, pa.Table]
     hidden: pa.Table
     features: dict[str, Role]
     images: ImageCollector
     split: dict
     duplicates: dict
-    classes: dict | None = None
-    notes: list[str] = field(default_factory=list)
+    classes: dict
+    private_split: dict
+    findings: list[dict] = field(default_factory=list)
 
 
 def _prepare(task_dir: Path, m: TaskManifest, params: IngestParams) -> Prepared:
     raws = {key: read_raw(task_dir, m.id, key, spec, params.na_values) for key, spec in m.files.items()}
-    images = ImageCollector(task_dir, m.id, params.max_bad_image_share)
+    images = ImageCollector(task_dir, m.id, params)
     records = {key: _standardise_records(raws[key], m.files[key], m, images) for key in m.record_files()}
     images.check()
     if m.type is TaskType.classification:
@@ -260,78 +280,225 @@ def _match_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict)
 
 # --- images -------------------------------------------------------------------------------
 
+MB = 1 << 20
+SUPPORTED_IMAGES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+IMAGE_SIGNATURES = {  # first bytes of the supported formats: such a file that does not open is damaged
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+OTHER_SIGNATURES = {  # what a file named .jpg often is instead, so the message says it
+    b"<svg": "an SVG drawing",
+    b"<?xml": "an XML document (an SVG drawing?)",
+    b"<!doctype html": "an HTML page",
+    b"<html": "an HTML page",
+    b"%pdf": "a PDF document",
+}
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """One kind of bad image: how to count it in a message, and its fix."""
+
+    singular: str
+    plural: str
+    fix: str
+
+
+IMAGE_PROBLEMS = {
+    "missing": ImageProblem(
+        "image is missing",
+        "images are missing",
+        "add the missing image files or fix their paths (relative to the task folder)",
+    ),
+    "outside": ImageProblem(
+        "image path leads out of the task folder",
+        "image paths lead out of the task folder",
+        "copy the images into the task folder and give their paths relative to it (links out of it are not followed)",
+    ),
+    "too_large": ImageProblem(
+        "image file is too large",
+        "image files are too large",
+        "recompress or downscale them, or raise ingest.max_image_mb in params.yaml",
+    ),
+    "too_many_pixels": ImageProblem(
+        "image has too many pixels",
+        "images have too many pixels",
+        "downscale them, or raise ingest.max_image_pixels in params.yaml",
+    ),
+    "not_an_image": ImageProblem(
+        f"file is not a {SUPPORTED_IMAGES} image",
+        f"files are not {SUPPORTED_IMAGES} images",
+        "convert them to PNG or JPEG",
+    ),
+    "damaged": ImageProblem(
+        "image is damaged or truncated",
+        "images are damaged or truncated",
+        "export or download them again",
+    ),
+    "unsafe": ImageProblem(
+        "image carries metadata that inflates past Pillow's safety limits",
+        "images carry metadata that inflates past Pillow's safety limits",
+        "save them again without their metadata (e.g. open and re-save as plain PNG or JPEG)",
+    ),
+}
+
+
+@contextlib.contextmanager
+def pixel_limit(limit: int | None) -> Iterator[None]:
+    """Pillow's own decompression-bomb guard at `limit` pixels, as an error, for the duration.
+
+    Pillow keeps the limit in a module attribute and warns below twice the limit; ingest sets its own
+    cap (ingest.max_image_pixels) around each call and restores Pillow's afterwards.
+    """
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
 
 class ImageCollector:
     """Checks every image a contribution names and publishes content-addressed copies.
 
     The release name is `images/<sha256>.<ext>`: the same picture in two rows or two tasks is one
-    file, and the name is its checksum.
+    file, and the name is its checksum. Each file costs a bounded amount to check: its size is
+    compared with ingest.max_image_mb before it is opened, its header with ingest.max_image_pixels
+    before a pixel is decoded, and only then is it decoded (JPEG at 1/8 scale) to prove it whole.
     """
 
-    def __init__(self, task_dir: Path, task_id: str, max_bad_share: float):
+    def __init__(self, task_dir: Path, task_id: str, params: IngestParams):
         self.task_dir = Path(task_dir).resolve()
         self.task_id = task_id
-        self.max_bad_share = max_bad_share
+        self.params = params
         self.sources: dict[str, Path] = {}
         self.problems: list[InputError] = []
         self.rows_seen = 0
         self.bad = 0
-        self._checked: dict[Path, tuple[str | None, str | None]] = {}
+        self._checked: dict[Path, tuple[str | None, tuple[str, str] | None]] = {}
 
     def collect(self, paths: pa.Array, raw: RawTable, column: str) -> pa.Array:
-        out, bad_rows, reasons = [], [], []
+        out: list[str | None] = []
+        bad: dict[str, tuple[list[int], list[str]]] = {}
         for i, rel in enumerate(paths.to_pylist()):
-            name, reason = self._check(rel)
+            name, problem = self._check(rel)
             out.append(name)
-            if reason:
-                bad_rows.append(i)
-                reasons.append(f"{rel}: {reason}")
+            if problem:
+                kind, detail = problem
+                rows, details = bad.setdefault(kind, ([], []))
+                rows.append(i)
+                if detail not in details:
+                    details.append(detail)
         self.rows_seen += len(out)
-        self.bad += len(bad_rows)
-        if bad_rows:
+        for kind in IMAGE_PROBLEMS:  # one message per kind of problem, each with its own fix
+            if kind not in bad:
+                continue
+            rows, details = bad[kind]
+            self.bad += len(rows)
+            what = IMAGE_PROBLEMS[kind]
+            more = f"; and {len(details) - 3} more" if len(details) > 3 else ""
             self.problems.append(
                 InputError(
-                    problem=f"{len(bad_rows)} images are missing or unreadable ({'; '.join(reasons[:3])})",
-                    fix="add the missing image files or fix their paths (relative to the task folder)",
+                    problem=f"{len(rows)} {what.singular if len(rows) == 1 else what.plural} ({'; '.join(details[:3])}{more})",
+                    fix=what.fix,
                     task=self.task_id,
                     file=raw.path,
                     column=column,
-                    rows=raw.row_numbers(bad_rows),
+                    rows=raw.row_numbers(rows),
                     row_label=raw.row_label,
                 )
             )
         return pa.array(out, pa.string())
 
-    def _check(self, rel: str | None) -> tuple[str | None, str | None]:
-        """(release name, None) for a good image, (None, reason) for a bad one."""
+    def _check(self, rel: str | None) -> tuple[str | None, tuple[str, str] | None]:
+        """(release name, None) for a good image, (None, (kind, detail)) for a bad one."""
         if rel is None or not rel.strip():
-            return None, "no path given"
-        path = (self.task_dir / rel.strip()).resolve()
+            return None, ("missing", "no path given")
+        rel = rel.strip()
+        given = self.task_dir / rel
+        try:
+            path = given.resolve()
+        except (OSError, RuntimeError):  # a loop of links
+            return None, ("outside", f"{rel}: a loop of links")
         if path not in self._checked:
-            if not path.is_relative_to(self.task_dir):
-                self._checked[path] = (None, "path leaves the task folder")
-            elif not path.is_file():
-                self._checked[path] = (None, "file not found")
-            else:
-                self._checked[path] = self._decode(path)
+            self._checked[path] = self._inspect(rel, given, path)
         return self._checked[path]
 
-    def _decode(self, path: Path) -> tuple[str | None, str | None]:
+    def _inspect(self, rel: str, given: Path, path: Path) -> tuple[str | None, tuple[str, str] | None]:
+        if not path.is_relative_to(self.task_dir):
+            if Path(os.path.normpath(given)).is_relative_to(self.task_dir):
+                target = os.readlink(given) if given.is_symlink() else "a folder outside"
+                return None, ("outside", f"{rel}: a link to {target}")
+            return None, ("outside", f"{rel}: the path leaves the task folder")
+        if path.is_dir():
+            return None, ("missing", f"{rel}: a folder, not a file")
+        if not path.exists():
+            return None, ("missing", f"{rel}: file not found")
+        if not path.is_file():
+            return None, ("missing", f"{rel}: not a regular file")
+        size = path.stat().st_size
+        if size > self.params.max_image_mb * MB:
+            return None, (
+                "too_large",
+                f"{rel}: {size / MB:.2f} MB, over ingest.max_image_mb ({self.params.max_image_mb:g})",
+            )
+        with open(path, "rb") as f:
+            head = f.read(64)
         try:
-            with Image.open(path) as img:
-                fmt = img.format
-                img.load()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            return None, f"not a readable image ({type(exc).__name__})"
+            with pixel_limit(None), Image.open(path, formats=list(OPENED_FORMATS)) as img:
+                fmt, (width, height) = img.format, img.size
+                if width * height > self.params.max_image_pixels:  # from the header: nothing decoded yet
+                    return None, (
+                        "too_many_pixels",
+                        f"{rel}: {width:,} x {height:,} pixels, over ingest.max_image_pixels ({self.params.max_image_pixels:,})",
+                    )
+                img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))  # JPEG: decode at 1/8 scale
+                with pixel_limit(self.params.max_image_pixels):
+                    img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return None, ("too_many_pixels", f"{rel}: a frame larger than its header says")
+        except UnidentifiedImageError:
+            return None, self._unidentified(rel, head)
+        except ValueError as exc:
+            if "decompressed" in str(exc).lower():  # a zlib bomb in a text or colour-profile chunk
+                return None, ("unsafe", f"{rel}: a compressed metadata chunk over that limit")
+            return None, ("damaged", f"{rel}: its pixels do not decode")
+        except (OSError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as exc:
+            cut = "truncated" in str(exc).lower()
+            return None, ("damaged", f"{rel}: {'the file ends early' if cut else 'its pixels do not decode'}")
         name = f"{IMAGES_DIR}/{sha256_file(path)}.{IMAGE_FORMATS.get(fmt, 'img')}"
         self.sources[name] = path
         return name, None
+
+    @staticmethod
+    def _unidentified(rel: str, head: bytes) -> tuple[str, str]:
+        if not head:
+            return "not_an_image", f"{rel}: an empty file"
+        for signature, fmt in IMAGE_SIGNATURES.items():
+            if head.startswith(signature):
+                return "damaged", f"{rel}: starts like a {fmt} file but its header does not parse"
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            return "damaged", f"{rel}: starts like a WebP file but its header does not parse"
+        if head[4:8] == b"ftyp":
+            return "not_an_image", f"{rel}: an HEIC, AVIF or video file"
+        lowered = head.lstrip().lower()
+        for signature, what in OTHER_SIGNATURES.items():
+            if lowered.startswith(signature):
+                return "not_an_image", f"{rel}: {what}"
+        return "not_an_image", f"{rel}: content of no known kind"
 
     def check(self) -> None:
         if not self.problems:
             return
         share = self.bad / max(self.rows_seen, 1)
-        if share > self.max_bad_share:
+        if share > self.params.max_bad_image_share:
             raise_all(self.problems)
 
     def copy_to(self, folder: Path) -> dict[str, str]:
@@ -342,6 +509,31 @@ class ImageCollector:
         for name, src in sorted(self.sources.items()):
             shutil.copyfile(src, folder.parent / name)
         return {name: name.split("/")[1].split(".")[0] for name in sorted(self.sources)}
+
+
+# --- seeds ----------------------------------------------------------------------------------
+
+DRAWS_SEEDING = (
+    "ingest.seed mixed with a digest of every row's id and label (kept private), so the draws cannot be replayed"
+)
+
+
+def draws_seed(seed: int, keys: pa.Table) -> int:
+    """The seed of a task's random draws (train/test, public/private): `seed` mixed with a digest of
+    every row's ids and label.
+
+    A stratified draw with a known seed can be replayed: anyone who knows the seed, the code and the
+    order of the contributor's rows (ids are often in file order) can tell which class each test row
+    must have had to land where it did. The test labels are what participants lack, so with them in
+    the seed the draws cannot be replayed; the seed is still reproducible from the versioned data.
+    """
+    digest = hashlib.sha256(f"{seed}\n".encode())
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    for column in keys.take(order).columns:  # sorted: the file's row order does not matter
+        text = pc.cast(column.combine_chunks(), pa.large_string())  # ids and labels are never null here
+        for buffer in text.buffers()[1:]:  # int64 offsets and UTF-8 bytes: defined by the Arrow format
+            digest.update(memoryview(buffer))
+    return int.from_bytes(digest.digest()[:16], "big")
 
 
 # --- classification -------------------------------------------------------------------------
@@ -364,37 +556,61 @@ def _prepare_classification(
                 values=sorted(overlap)[:5],
             )
         split = {"method": "given by the contribution (separate train and test files)"}
+        draws = draws_seed(params.seed, pa.concat_tables([train.select([ID, LABEL]), test.select([ID, LABEL])]))
     else:
         data = records["data"]
         labels = data.column(LABEL).to_numpy(zero_copy_only=False)
-        is_test = stratified_mask(labels, params.test_fraction, params.seed)
+        draws = draws_seed(params.seed, data.select([ID, LABEL]))
+        is_test = stratified_mask(labels, params.test_fraction, draws)
         train, test = data.filter(pa.array(~is_test)), data.filter(pa.array(is_test))
         split = {
             "method": "stratified by label; a class with one row stays in train",
             "test_fraction": params.test_fraction,
         }
-    unseen = sorted(set(pc.unique(test.column(LABEL)).to_pylist()) - set(pc.unique(train.column(LABEL)).to_pylist()))
-    notes = [f"{len(unseen)} test classes never occur in train: {unseen[:5]}"] if unseen else []
     test_labels = test.column(LABEL).to_numpy(zero_copy_only=False)
-    is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
+    is_public = stratified_mask(test_labels, params.public_fraction, draws + 1, singletons_selected=True)
     hidden = pa.table(
         {ID: test.column(ID), LABEL: test.column(LABEL), SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE))}
-    )
-    train = train.sort_by(ID)
-    test = test.drop_columns([LABEL]).sort_by(ID)
+    ).sort_by(ID)
+    train, test = train.sort_by(ID), test.sort_by(ID)
     counts = pd.Series(train.column(LABEL).to_numpy(zero_copy_only=False)).value_counts()
-    classes = {
-        "classes": sorted(set(counts.index) | set(test_labels.tolist())),
-        "train_counts": {k: int(v) for k, v in sorted(counts.items())},
-    }
+    # Published classes come from train alone: a class seen only in test is a fact about the hidden labels.
+    classes = {"classes": sorted(counts.index), "train_counts": {k: int(v) for k, v in sorted(counts.items())}}
+    test_counts = pd.Series(test_labels).value_counts()
+    findings = []
+    test_only = {k: int(v) for k, v in sorted(test_counts.items()) if k not in counts.index}
+    if test_only:
+        findings.append(
+            {
+                "kind": "test_only_classes",
+                "classes": test_only,
+                "message": f"{len(test_only)} classes occur in test but never in train, in {sum(test_only.values())} test rows: {list(test_only)[:10]}",
+                "fix": "move some of their rows to the train file, or drop them; the card lists train classes only, so no participant can predict them",
+            }
+        )
     split |= {
         "seed": params.seed,
+        "seeding": DRAWS_SEEDING,
         "public_fraction": params.public_fraction,
-        "public_private": "stratified by label, seed + 1",
+        "public_private": "stratified by label",
     }
-    duplicates = _duplicate_rows(train, test, list(features))
+    duplicates, copies = _duplicate_rows(train, test, list(features))
+    findings += copies
+    test = test.drop_columns([LABEL])
+    private_split = {
+        part: {"rows": int(mask.sum()), "classes": int(len(set(test_labels[mask])))}
+        for part, mask in ((PUBLIC, is_public), (PRIVATE, ~is_public))
+    } | {"draws_seed": str(draws)}
     return Prepared(
-        {"train": train, "test": test}, hidden.sort_by(ID), features, images, split, duplicates, classes, notes
+        {"train": train, "test": test},
+        hidden,
+        features,
+        images,
+        split,
+        duplicates,
+        classes,
+        private_split,
+        findings,
     )
 
 
@@ -402,16 +618,32 @@ def _row_hashes(table: pa.Table, features: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(table.select(features).to_pandas(), index=False).to_numpy()
 
 
-def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> dict:
+def _duplicate_rows(train: pa.Table, test: pa.Table, features: list[str]) -> tuple[dict, list[dict]]:
+    """Counts any participant can make from the published features (for the card), and for the
+    organisers whether the test rows that copy a train row also copy its label."""
     if not features:
-        return {}
+        return {}, []
     h_train = _row_hashes(train, features)
     h_test = _row_hashes(test, features)
-    return {
-        "test_rows_identical_to_a_train_row": int(pd.Series(h_test).isin(h_train).sum()),
+    twins = pd.Series(h_test).isin(h_train).to_numpy()
+    duplicates = {
+        "test_rows_identical_to_a_train_row": int(twins.sum()),
         "train_rows_repeated_within_train": int(pd.Series(h_train).duplicated().sum()),
         "compared_on": "all feature columns (images by content)",
     }
+    if not twins.any():
+        return duplicates, []
+    labelled = pd.DataFrame({"h": h_train, "label": train.column(LABEL).to_numpy(zero_copy_only=False)})
+    copies = pd.DataFrame({"h": h_test[twins], "label": test.column(LABEL).to_numpy(zero_copy_only=False)[twins]})
+    same = len(copies.merge(labelled.drop_duplicates(), on=["h", "label"]))
+    finding = {
+        "kind": "test_rows_copy_train_rows",
+        "rows": int(twins.sum()),
+        "same_label": same,
+        "message": f"{int(twins.sum())} test rows have the features of a train row; {same} of them also have its label",
+        "fix": "drop the repeated rows from test (or from train) unless repeats are part of the task",
+    }
+    return duplicates, [finding]
 
 
 # --- matching -----------------------------------------------------------------------------
@@ -431,13 +663,15 @@ def _prepare_matching(
         train_pairs, test_pairs = pairs["train_pairs"], pairs["test_pairs"]
         split = {"method": "given by the contribution (separate train and test pair files)"}
         _check_no_shared_pairs(m, train_pairs, test_pairs)
+        draws = draws_seed(params.seed, pa.concat_tables([train_pairs, test_pairs]))
     else:
         all_pairs = pairs["pairs"]
         lcodes = pc.index_in(all_pairs.column(LEFT_ID), left.column(ID)).to_numpy()
         rcodes = pc.index_in(all_pairs.column(RIGHT_ID), right.column(ID)).to_numpy()
         groups = pair_groups(lcodes, rcodes, left.num_rows, right.num_rows)
         labels = all_pairs.column(LABEL).to_numpy()
-        result = grouped_pair_split(groups, labels, params.test_fraction, params.seed)
+        draws = draws_seed(params.seed, all_pairs)
+        result = grouped_pair_split(groups, labels, params.test_fraction, draws)
         if result.largest_group > params.max_group_share * all_pairs.num_rows:
             raise InputError(
                 problem=f"one group of pairs linked by shared records holds {result.largest_group} of {all_pairs.num_rows} pairs, so train and test cannot be kept apart",
@@ -455,13 +689,21 @@ def _prepare_matching(
             "groups": result.n_groups,
             "largest_group_pairs": result.largest_group,
         }
-    rng = np.random.default_rng(params.seed + 2)
-    order = rng.permutation(test_pairs.num_rows)  # pair ids carry no trace of the contribution's order
-    pair_ids = np.empty(test_pairs.num_rows, dtype=object)
-    pair_ids[order] = [f"p{i:06d}" for i in range(test_pairs.num_rows)]
+    # Pair ids follow the published (left_id, right_id) order: no trace of the contribution's order
+    # (a pairs file listing its matches first is common), and nothing a replayed draw could undo.
+    test_pairs = test_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
+    pair_ids = [f"p{i:06d}" for i in range(test_pairs.num_rows)]
     test_pairs = test_pairs.add_column(0, PAIR_ID, pa.array(pair_ids, pa.string()))
     test_labels = test_pairs.column(LABEL).to_numpy()
-    is_public = stratified_mask(test_labels, params.public_fraction, params.seed + 1, singletons_selected=True)
+    # Public and private pairs are kept apart like train and test: a pair's public feedback must say
+    # nothing about a private pair, so pairs sharing a record fall on the same side.
+    test_groups = pair_groups(
+        pc.index_in(test_pairs.column(LEFT_ID), left.column(ID)).to_numpy(),
+        pc.index_in(test_pairs.column(RIGHT_ID), right.column(ID)).to_numpy(),
+        left.num_rows,
+        right.num_rows,
+    )
+    is_public = grouped_pair_split(test_groups, test_labels, params.public_fraction, draws + 1).is_test
     hidden = pa.table(
         {
             PAIR_ID: test_pairs.column(PAIR_ID),
@@ -469,13 +711,32 @@ def _prepare_matching(
             SPLIT: pa.array(np.where(is_public, PUBLIC, PRIVATE)),
         }
     )
-    train_pairs = train_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
-    test_pairs = test_pairs.drop_columns([LABEL]).sort_by(PAIR_ID)
     split |= {
         "seed": params.seed,
+        "seeding": DRAWS_SEEDING,
         "public_fraction": params.public_fraction,
-        "public_private": "stratified by label, seed + 1",
+        "public_private": "grouped like train and test: test pairs sharing a record are on the same side",
+        "pair_ids": "in (left_id, right_id) order",
     }
+    private_split = {
+        part: {
+            "pairs": int(mask.sum()),
+            "positives": int(test_labels[mask].sum()),
+            "groups": int(len(np.unique(test_groups[mask]))),
+        }
+        for part, mask in ((PUBLIC, is_public), (PRIVATE, ~is_public))
+    } | {"draws_seed": str(draws)}
+    findings = []
+    if test_labels.any() and not all(private_split[part]["positives"] for part in (PUBLIC, PRIVATE)):
+        findings.append(
+            {
+                "kind": "positives_on_one_side",
+                "message": f"all {int(test_labels.sum())} positive test pairs are in one part of the test set (public or private): they share records",
+                "fix": "add positive pairs that share no record with these, or accept that one part has no positives",
+            }
+        )
+    train_pairs = train_pairs.sort_by([(LEFT_ID, "ascending"), (RIGHT_ID, "ascending")])
+    test_pairs = test_pairs.drop_columns([LABEL]).sort_by(PAIR_ID)
     train_labels = train_pairs.column(LABEL).to_numpy()
     classes = {
         "classes": [0, 1],
@@ -483,7 +744,9 @@ def _prepare_matching(
     }
     duplicates = _duplicate_pairs(left, right, train_pairs, test_pairs, list(features))
     tables = {"left": left, "right": right, "train_pairs": train_pairs, "test_pairs": test_pairs}
-    return Prepared(tables, hidden.sort_by(PAIR_ID), features, images, split, duplicates, classes)
+    return Prepared(
+        tables, hidden.sort_by(PAIR_ID), features, images, split, duplicates, classes, private_split, findings
+    )
 
 
 def _pairs(raw: RawTable, spec: FileSpec, m: TaskManifest, left: pa.Table, right: pa.Table) -> pa.Table:
@@ -570,10 +833,11 @@ def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.
     }
 
 
-# --- the card -------------------------------------------------------------------------------
+# --- the card (published) and the organiser report (private) ----------------------------------
 
 
-def _card(m: TaskManifest, p: Prepared, params: IngestParams, files: dict, images: dict, contribution_sha: str) -> dict:
+def _card(m: TaskManifest, p: Prepared, files: dict, images: dict) -> dict:
+    """Everything here is computed from what is published (train labels at most), never from test labels."""
     tables = {
         name: {
             "rows": t.num_rows,
@@ -604,9 +868,22 @@ def _card(m: TaskManifest, p: Prepared, params: IngestParams, files: dict, image
             "unusable_rows_published_as_null": p.images.bad,
         },
         "files_sha256": files,
-        "contribution_sha256": contribution_sha,
-        "notes": p.notes,
         "hidden_labels": "test labels are kept out of this folder and used only by the scorer",
+    }
+
+
+def _organiser_report(m: TaskManifest, p: Prepared, contribution_sha: str) -> dict:
+    """data/private/<task>/ingest_report.json: what organisers should review, hidden labels included.
+
+    The contribution digest lives here, not in the card: it covers the raw test labels, so a published
+    digest would let anyone check a guess of them.
+    """
+    return {
+        "task_id": m.id,
+        "contribution_sha256": contribution_sha,
+        "findings": p.findings,
+        "public_private": p.private_split,
+        "unusable_images": [e.as_record() for e in p.images.problems],
     }
 
 

@@ -10,24 +10,8 @@ import pytest
 
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, sha256_tree
-from tasks.demo.generators import generate_contribution
 from tasks.ingest.stage import ingest_task
-
-SMALL = {
-    "product_dedup": {"n_lines": 10, "image_size": 32},
-    "product_variants": {"n_blocks": 12, "image_size": 32},
-    "person_link": {"n_left": 60},
-    "fastfood_chain": {},
-    "product_type": {"n_items": 60, "image_size": 32},
-}
-
-
-@pytest.fixture(scope="module")
-def small_demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("contributions")
-    for task, options in SMALL.items():
-        generate_contribution(task, root / task, seed=3, options=options)
-    return root
+from tests.conftest import CORPUS
 
 
 def ingest(folder, tmp_path, params):
@@ -63,8 +47,13 @@ def test_classification_release(good_classification, tmp_path, ingest_params):
     assert card["classes"]["classes"] == ["mug", "vase"]
     for name, digest in card["files_sha256"].items():
         assert sha256_file(pub / name) == digest
-    assert card["contribution_sha256"] == sha256_tree(good_classification)
     assert card["split"]["seed"] == ingest_params.seed
+    # the contribution's digest covers its raw test labels: organisers only
+    assert "contribution_sha256" not in card
+    organiser = json.loads((priv / "ingest_report.json").read_text())
+    assert organiser["contribution_sha256"] == sha256_tree(good_classification)
+    assert report.organiser_report == priv / "ingest_report.json"
+    assert sorted(p.name for p in priv.iterdir()) == ["ingest_report.json", "test_labels.parquet"]
 
 
 def test_ingest_is_deterministic(good_classification, tmp_path, ingest_params):
@@ -75,10 +64,17 @@ def test_ingest_is_deterministic(good_classification, tmp_path, ingest_params):
 
 
 def test_a_changed_seed_changes_the_split(good_classification, tmp_path, ingest_params):
-    ingest_task(good_classification, tmp_path / "a", tmp_path / "p", ingest_params)
-    ingest_task(good_classification, tmp_path / "b", tmp_path / "p2", ingest_params.model_copy(update={"seed": 99}))
-    ids = lambda root: pq.read_table(root / "good_items" / "test.parquet").column("id").to_pylist()  # noqa: E731
-    assert ids(tmp_path / "a") != ids(tmp_path / "b")
+    """Six rows have only nine splits: some of four other seeds must give another one."""
+    splits = set()
+    for seed in (ingest_params.seed, 99, 100, 101, 102):
+        ingest_task(
+            good_classification,
+            tmp_path / f"{seed}",
+            tmp_path / f"p{seed}",
+            ingest_params.model_copy(update={"seed": seed}),
+        )
+        splits.add(tuple(pq.read_table(tmp_path / f"{seed}" / "good_items" / "test.parquet").column("id").to_pylist()))
+    assert len(splits) > 1
 
 
 def test_a_refused_contribution_keeps_the_previous_release(good_classification, tmp_path, ingest_params):
@@ -103,6 +99,10 @@ def test_bad_images_within_allowance_are_published_as_missing(good_classificatio
     )
     assert photos.count(None) == 1
     assert json.loads((pub / "card.json").read_text())["images"]["unusable_rows_published_as_null"] == 1
+    organiser = json.loads((tmp_path / "private" / "good_items" / "ingest_report.json").read_text())
+    assert [e["problem"] for e in organiser["unusable_images"]] == [
+        "1 file is not a PNG, JPEG, WebP, GIF, BMP or TIFF image (img/a2.png: content of no known kind)"
+    ]
 
 
 @pytest.mark.parametrize("task", ["product_dedup", "product_variants", "person_link"])
@@ -151,3 +151,37 @@ def test_validate_writes_nothing(good_classification, tmp_path, ingest_params):
     shutil.copytree(good_classification, tmp_path / "copy" / "good_items")
     assert validate_task(tmp_path / "copy" / "good_items", ingest_params).id == "good_items"
     assert not (tmp_path / "public").exists()
+
+
+@pytest.mark.parametrize("case", ["image_bomb_png", "image_bomb_jpeg_header", "image_bomb_gif_header"])
+def test_given_an_image_bomb_then_it_is_refused_from_its_header_without_decoding(
+    case, tmp_path, ingest_params, monkeypatch
+):
+    from PIL import Image, ImageFile
+
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(img):
+        decoded.append(img.size)
+        return real_load(img)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(InputError, match="too many pixels"):
+        ingest(CORPUS / "broken" / case, tmp_path, ingest_params)
+    assert decoded and all(w * h <= 64 for w, h in decoded)  # the 8 x 8 photos only
+    assert limit == Image.MAX_IMAGE_PIXELS  # Pillow's own setting is left as it was
+
+
+def test_given_a_bomb_within_the_bad_image_allowance_then_it_is_published_as_null_and_not_copied(
+    tmp_path, ingest_params
+):
+    folder = tmp_path / "image_bomb_png"
+    shutil.copytree(CORPUS / "broken" / "image_bomb_png", folder)
+    report = ingest(folder, tmp_path, ingest_params.model_copy(update={"max_bad_image_share": 0.2}))
+    assert report.bad_images == 1 and report.images == 5
+    pub = tmp_path / "public" / "image_bomb_png"
+    assert max(p.stat().st_size for p in (pub / "images").iterdir()) < 1000
+    organiser = json.loads(report.organiser_report.read_text())
+    assert "20,000 x 20,000 pixels" in organiser["unusable_images"][0]["message"]

@@ -50,3 +50,22 @@ def test_grouped_split_hits_its_target_with_many_small_groups():
     split = grouped_pair_split(pair_groups(left, right, 300, 900), labels, 0.3, seed=5)
     assert abs(split.is_test.mean() - 0.3) < 0.02
     assert abs(labels[split.is_test].mean() - labels[~split.is_test].mean()) < 0.08
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=2, max_size=12),
+    positive=st.lists(st.booleans(), min_size=12, max_size=12),
+    fraction=st.sampled_from([0.1, 0.3, 0.5, 0.9]),
+    seed=st.integers(0, 10_000),
+)
+def test_grouped_split_keeps_a_group_of_each_stratum_on_each_side(sizes, positive, fraction, seed):
+    """e.g. public/private: with two or more groups holding positives, both parts get positives."""
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    labels = np.concatenate([[int(positive[g])] + [0] * (n - 1) for g, n in enumerate(sizes)])
+    split = grouped_pair_split(groups, labels, fraction, seed)
+    for stratum in (True, False):
+        members = [g for g in range(len(sizes)) if positive[g] == stratum]
+        if len(members) >= 2:
+            sides = {bool(split.is_test[groups == g][0]) for g in members}
+            assert sides == {True, False}
