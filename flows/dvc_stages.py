@@ -100,8 +100,10 @@ class StageRun:
         return self.returncode != 0 and any(t in line for line in self.tail for t in TRANSIENT)
 
 
-def repro_stage(repo: Path, stage: str, log: Callable[[str], None], remote: str | None = None) -> StageRun:
-    """`dvc repro -s <stage>`, each output line handed to `log` as it comes.
+def repro_stage(
+    repo: Path, stage: str, log: Callable[[str], None], remote: str | None = None, env: dict[str, str] | None = None
+) -> StageRun:
+    """`dvc repro -s <stage>`, each output line handed to `log` as it comes; `env` adds to the stage's environment.
 
     With a DVC remote, the stage's inputs are pulled first and its outputs pushed after, so
     that workers on other machines, each in its own clone, can share the work.
@@ -120,7 +122,13 @@ def repro_stage(repo: Path, stage: str, log: Callable[[str], None], remote: str 
     returncode = 0
     for cmd in commands:
         with subprocess.Popen(
-            cmd, cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            cmd,
+            cwd=repo,
+            env=tool_env() | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
