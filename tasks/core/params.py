@@ -76,6 +76,10 @@ class ClipParams(Strict):
     if_unavailable: Literal["random-init", "fail"] = Field(
         description="when the weights are not cached and cannot be downloaded"
     )
+    random_init_model: str | None = Field(
+        default=None,
+        description="when the weights cannot be had and a random init is used: the (faster) model config to initialise instead of `model`; null: `model` itself",
+    )
     seed: int = Field(default=0, description="seed of the random init, when it is used")
     offline: Literal["auto"] | bool = Field(
         default="auto",

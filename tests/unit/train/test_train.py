@@ -151,7 +151,9 @@ def test_cli_train_reads_params_once_and_reports(tmp_path, quick, project_params
             if k
             in (
                 "n_trials",
-                "timeout_s",
+                "budget",
+                "portfolio",
+                "ensemble_size",
                 "max_iterations",
                 "early_stopping_rounds",
                 "default_iterations",
