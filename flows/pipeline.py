@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.dvc_stages import StageRun, plan, repro_stage
+from flows.dvc_stages import StageRun, outputs_digest, plan, plan_with_stale, repro_stage, visit_after
 from tasks.core.params import OrchestrationParams, load_params
 from tasks.core.progress import PROGRESS_EVERY_ENV
 from tasks.core.schema import TRAIN_BUDGET_ROOT
@@ -115,7 +115,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     """
     start = time.perf_counter()
     stage_task = run_stage.with_options(retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds)
-    graph, visit = plan(repo, targets)
+    graph, visit, stale = plan_with_stale(repo, targets)
     summary = Summary()
     outcome: dict[str, str] = {}  # stage -> completed|failed|blocked|skipped
     running = {}
@@ -150,12 +150,17 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     checks = sorted(
         s for s in visit if graph.nodes[s].get("always_changed") and not any(p in visit for p in graph.predecessors(s))
     )
+    before = outputs_digest(repo, graph, checks)
     for stage in checks:
         future = submit(stage)
         del running[stage]
         finished(stage, future)
     if checks and not summary.failed:
-        graph, visit = plan(repo, targets, done=frozenset(checks))
+        if outputs_digest(repo, graph, checks) == before:
+            # the checks changed nothing: what DVC found stale still holds, without asking it again
+            visit = visit_after(graph, stale, frozenset(checks))
+        else:
+            graph, visit = plan(repo, targets, done=frozenset(checks))
     visit -= set(checks)
     skipped = set(graph) - visit - set(checks)
     summary.up_to_date.extend(sorted(skipped))
