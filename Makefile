@@ -7,6 +7,8 @@ BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
+# Prefect's temporary API server gives up after 20 s; on 2 busy shared cores it can need more (measured)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
 .PHONY: run test test-fast lint install clean-data autogluon-env
 
