@@ -292,6 +292,8 @@ def cmd_train_budget(a: argparse.Namespace) -> int:
     written = write_budgets(a.public, params.challenge.tasks, params.train.budget, a.out)
     for task, entry in sorted(written.items(), key=lambda kv: -kv[1]["seconds"]):
         print(f"{task}: {entry['seconds']} s of tuning ({entry['rows']} rows x {entry['classes']} classes)")
+    for task in sorted(set(params.challenge.tasks) - set(written)):
+        print(f"{task}: no release yet (its ingest has not succeeded): no budget written")
     return 0
 
 

@@ -76,8 +76,13 @@ def split_budget(sizes: list[TaskSize], budget: TrainBudget) -> dict[str, int]:
 
 
 def write_budgets(public_root: Path, tasks: list[str], budget: TrainBudget, out_dir: Path) -> dict[str, dict]:
-    """data/train_budget/<task>.json for every task of the challenge; returns what was written."""
-    sizes = [task_size(Path(public_root) / task) for task in tasks]
+    """data/train_budget/<task>.json for every task of the challenge that has a release; returns what was written.
+
+    A task whose ingest failed has no card.json yet: it is left out (its train stage cannot run
+    anyway), so one broken contribution does not stop the others from training.
+    """
+    present = [task for task in tasks if (Path(public_root) / task / CARD).is_file()]
+    sizes = [task_size(Path(public_root) / task) for task in present]
     seconds = split_budget(sizes, budget)
     total_weight = sum(s.weight for s in sizes)
     written = {}

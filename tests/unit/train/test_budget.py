@@ -36,3 +36,8 @@ def test_the_stage_writes_one_file_per_task_that_train_reads(tmp_path):
     assert read_budget(tmp_path / "b", "toy_items") == items["seconds"]
     assert written["toy_items"]["seconds"] + written["toy_pairs"]["seconds"] == pytest.approx(100, abs=1)
     assert read_budget(tmp_path / "b", "absent") is None
+    # a task whose ingest failed (no release yet) is left out; the others still get their share
+    again = write_budgets(
+        tmp_path / "public", ["toy_items", "broken"], TrainBudget(challenge_s=100, task_floor_s=5), tmp_path / "c"
+    )
+    assert set(again) == {"toy_items"} and again["toy_items"]["seconds"] == 100
