@@ -84,19 +84,17 @@ def write_budgets(public_root: Path, tasks: list[str], budget: TrainBudget, out_
     present = [task for task in tasks if (Path(public_root) / task / CARD).is_file()]
     sizes = [task_size(Path(public_root) / task) for task in present]
     seconds = split_budget(sizes, budget)
-    total_weight = sum(s.weight for s in sizes)
     written = {}
     with staged_dir(Path(out_dir)) as stage:
         for s in sizes:
+            # only this task's facts: a file that names the others' (a share, a total) would change,
+            # and retrain this task, whenever any task is added or re-ingested
             entry = {
                 "task": s.task,
                 "rows": s.rows,
                 "classes": s.classes,
                 "weight": s.weight,
-                "share": round(s.weight / total_weight, 6),
                 "seconds": seconds[s.task],
-                "challenge_s": budget.challenge_s,
-                "task_floor_s": budget.task_floor_s,
             }
             write_json(stage / BUDGET_FILE.format(task=s.task), entry)
             written[s.task] = entry
