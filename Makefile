@@ -7,8 +7,10 @@ BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
+# Prefect's temporary API server gives up after 20 s; on 2 busy shared cores it can need more (measured)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: run test test-fast lint install clean-data
+.PHONY: run test test-fast lint install clean-data autogluon-env
 
 run: $(STAMP) ## run the whole pipeline on the bundled demo challenge
 	$(BIN)/mmtc run
@@ -31,6 +33,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# AutoGluon, the reference of benchmarks/baseline_quality.py --reference autogluon, in its own venv:
+# AutoGluon 1.6.3 pins pyarrow < 25 and constraints.txt pins 26, so it cannot share .venv.
+AUTOGLUON_VENV := benchmarks/.venv-autogluon
+autogluon-env: $(AUTOGLUON_VENV)/.installed-stamp ## (benchmarks) AutoGluon 1.6.3 in benchmarks/.venv-autogluon
+
+$(AUTOGLUON_VENV)/.installed-stamp:
+	test -x $(AUTOGLUON_VENV)/bin/python || $(PYTHON) -m venv $(AUTOGLUON_VENV)
+	$(AUTOGLUON_VENV)/bin/python -m pip install --quiet "autogluon.tabular[catboost,lightgbm,xgboost,fastai]==1.6.3"
+	touch $@
 
 clean-data: ## remove everything the pipeline produced (DVC's cache stays)
 	rm -rf contributions/*/ data/ results/ leaderboard/ metrics/ submissions/baseline-*

@@ -1,30 +1,45 @@
 """Baseline quality on the hidden test labels, next to an independent strong reference.
 
-    .venv/bin/python benchmarks/baseline_quality.py [--tasks car_class ...] [--params params.yaml]
-                                                   [--embeddings data/embeddings] [--out DIR]
+    .venv/bin/python benchmarks/baseline_quality.py [--tasks car_class ...] [--seeds 3]
+                                                   [--reference hgb|autogluon] [--times 1 4]
+                                                   [--params params.yaml] [--out DIR]
 
 For every demo task (after `dvc repro` has built the release and the embeddings), in one run:
-  * runs the train stage (tasks.train.stage.train_task) into a scratch folder: tuned CatBoost,
-    default CatBoost, the floor and the modality ablations, timing the tuning;
-  * fits a reference that shares no code with CatBoost's path: scikit-learn's
-    HistGradientBoosting on the same tabular/pair features, plus for classification the
-    out-of-fold class probabilities of a TF-IDF (words + character n-grams) logistic
-    regression on the text columns; matching thresholds tuned on out-of-fold predictions;
+  * runs the train stage (tasks.train.stage.train_task) into a scratch folder, with the task's
+    tuning budget (its share of train.budget, as the train_budget stage computes it): tuned
+    and ensembled CatBoost, default CatBoost, the floor and the modality ablations;
+  * fits a reference on the same release:
+      - `hgb` (default): scikit-learn's HistGradientBoosting on the same tabular/pair features,
+        plus for classification a TF-IDF logistic regression's out-of-fold probabilities;
+      - `autogluon`: AutoGluon's TabularPredictor, preset best_quality, on the feature table the
+        pipeline builds (classification: the feature columns; matching: the pair features),
+        given the wall time of our whole train stage on that task times each of --times (1
+        and 4: equal time, and four times it); for matching also once on the raw joined
+        records (left_* and right_* columns of each pair, AutoGluon's own text handling) at
+        equal time. AutoGluon 1.6.3 pins pyarrow < 25 and this project pins 26 (constraints.txt),
+        so it cannot be an extra of this package: it lives in its own environment, made once by
+        `make autogluon-env` (python3.11 -m venv benchmarks/.venv-autogluon, then pip install
+        "autogluon.tabular[catboost,lightgbm,xgboost,fastai]==1.6.3"), where
+        benchmarks/autogluon_fit.py runs on the tables this script writes;
   * scores everything on data/private/<task>/test_labels.parquet (public and private part
-    together). This script is the only reader of data/private/ besides the scorer.
-Prints one table (primary metric per task and baseline, mean over --seeds runs, and their
-spread) and the comparisons the targets name: tuned vs default, tuned vs floor, tuned vs
-no-images on the tasks with images.
+    together), with 95% paired bootstrap intervals over test items (matching: pairs grouped by
+    their left record), the metric averaged over seeds inside each resample. This script is the
+    only reader of data/private/ besides the scorer.
+Prints, per task, every system's primary metric with its interval and seconds, each one's
+difference to the tuned baseline with its interval, and the verdicts the targets name: tuned
+above defaults beyond the seed spread, tuned not significantly below AutoGluon at equal time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,25 +50,49 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tasks.core.params import load_params  # noqa: E402
-from tasks.core.schema import ID, LABEL, PAIR_ID, Role, TaskType, hidden_labels_path  # noqa: E402
+from tasks.core.schema import ID, LABEL, LEFT_ID, PAIR_ID, RIGHT_ID, Role, TaskType, hidden_labels_path  # noqa: E402
+from tasks.train.budget import split_budget, task_size  # noqa: E402
 from tasks.train.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
 from tasks.train.stage import BASELINES, train_task  # noqa: E402
 from tasks.train.tune import accuracy, best_threshold, binary_scores, macro_f1  # noqa: E402
 
 DEMO_TASKS = ["car_class", "fastfood_chain", "product_type", "person_link", "product_dedup", "product_variants"]
+AUTOGLUON_PYTHON = ROOT / "benchmarks" / ".venv-autogluon" / "bin" / "python"
+AUTOGLUON_METRIC = {
+    "macro_f1": "f1_macro",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "precision": "precision",
+    "recall": "recall",
+}
+
+
+def aligned(task_type: TaskType, truth: pd.DataFrame, submission: pd.DataFrame) -> np.ndarray:
+    """The submission's labels in the order of the hidden labels (a missing row: a wrong answer)."""
+    key = ID if task_type is TaskType.classification else PAIR_ID
+    merged = truth[[key]].merge(submission[[key, LABEL]], on=key, how="left")
+    if task_type is TaskType.classification:
+        return merged[LABEL].fillna("<none>").astype(str).to_numpy()
+    return merged[LABEL].fillna(0).astype(int).to_numpy()
+
+
+def metric_of(task_type: TaskType, metric: str, truth: np.ndarray, pred: np.ndarray) -> float:
+    """The primary metric, by the train stage's own definitions (tasks/train/tune.py)."""
+    if task_type is TaskType.classification:
+        return {"macro_f1": macro_f1, "accuracy": accuracy}[metric](truth, pred)
+    return binary_scores(truth, pred)[metric]
+
+
+def truth_of(task_type: TaskType, truth: pd.DataFrame) -> np.ndarray:
+    return (
+        truth[LABEL].astype(str).to_numpy()
+        if task_type is TaskType.classification
+        else truth[LABEL].astype(int).to_numpy()
+    )
 
 
 def score(task_type: TaskType, metric: str, truth: pd.DataFrame, submission: pd.DataFrame) -> float:
-    key = ID if task_type is TaskType.classification else PAIR_ID
-    merged = truth[[key, LABEL]].merge(submission[[key, LABEL]], on=key, how="left", suffixes=("_true", "_pred"))
-    if task_type is TaskType.classification:
-        t, p = (
-            merged[f"{LABEL}_true"].astype(str).to_numpy(),
-            merged[f"{LABEL}_pred"].fillna("<none>").astype(str).to_numpy(),
-        )
-        return {"macro_f1": macro_f1(t, p), "accuracy": accuracy(t, p)}[metric]
-    t, p = merged[f"{LABEL}_true"].astype(int).to_numpy(), merged[f"{LABEL}_pred"].fillna(0).astype(int).to_numpy()
-    return binary_scores(t, p)[metric]
+    return metric_of(task_type, metric, truth_of(task_type, truth), aligned(task_type, truth, submission))
 
 
 def reference(task: str, public: Path, embeddings: Path, params, seed: int) -> tuple[pd.DataFrame, float]:
@@ -134,6 +173,201 @@ def reference(task: str, public: Path, embeddings: Path, params, seed: int) -> t
     return sub, time.perf_counter() - start
 
 
+# ---------------------------------------------------------------------------------------
+# AutoGluon
+
+
+def _safe_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_axis([f"f{j:04d}" for j in range(frame.shape[1])], axis=1)
+
+
+def autogluon_tables(release, features, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """kind `features`: the pipeline's feature table; `raw`: each pair's two records side by side."""
+    y = labels(release)
+    if kind == "features":
+        train, test = _safe_columns(features.train.copy()), _safe_columns(features.test.copy())
+    else:
+        keep = [c for c, r in release.features.items() if r is not Role.image]
+        left = release.tables["left"].set_index(ID)[keep].add_prefix("left_")
+        right = release.tables["right"].set_index(ID)[keep].add_prefix("right_")
+
+        def joined(pairs: pd.DataFrame) -> pd.DataFrame:
+            out = pd.concat(
+                [
+                    left.reindex(pairs[LEFT_ID].astype(str)).reset_index(drop=True),
+                    right.reindex(pairs[RIGHT_ID].astype(str)).reset_index(drop=True),
+                ],
+                axis=1,
+            )
+            return out
+
+        left.index, right.index = left.index.astype(str), right.index.astype(str)
+        train, test = joined(release.tables["train_pairs"]), joined(release.tables["test_pairs"])
+    train[LABEL] = y
+    return train, test
+
+
+def run_autogluon(
+    python: Path, release, train: pd.DataFrame, test: pd.DataFrame, time_limit: float, seed: int, work: Path
+) -> tuple[pd.DataFrame, float, dict]:
+    """One AutoGluon fit in its own environment; the submission frame, wall seconds and its report."""
+    work.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(work / "train.parquet", index=False)
+    test.to_parquet(work / "test.parquet", index=False)
+    classification = release.type is TaskType.classification
+    cmd = [
+        str(python),
+        str(ROOT / "benchmarks" / "autogluon_fit.py"),
+        "--train",
+        str(work / "train.parquet"),
+        "--test",
+        str(work / "test.parquet"),
+        "--label",
+        LABEL,
+        "--problem",
+        "multiclass" if classification else "binary",
+        "--metric",
+        AUTOGLUON_METRIC[release.primary_metric],
+        "--time-limit",
+        f"{time_limit:.1f}",
+        "--seed",
+        str(seed),
+        "--out",
+        str(work / "predictions.parquet"),
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"AutoGluon failed on {release.task}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    pred = pd.read_parquet(work / "predictions.parquet").sort_values("row")
+    keys = test_keys(release).to_numpy()
+    if classification:
+        sub = pd.DataFrame({ID: keys, LABEL: pred[LABEL].astype(str).to_numpy()})
+    else:
+        sub = pd.DataFrame({PAIR_ID: keys, LABEL: pred[LABEL].astype(int).to_numpy()})
+    return sub, seconds, report
+
+
+# ---------------------------------------------------------------------------------------
+# paired bootstrap
+
+
+def resample_groups(task_type: TaskType, truth: pd.DataFrame, public: Path, task: str) -> np.ndarray:
+    """The unit a resample draws: a test row (classification) or all test pairs of one left record."""
+    if task_type is TaskType.classification:
+        return np.arange(len(truth))
+    pairs = pq.read_table(public / task / "test_pairs.parquet").to_pandas()
+    left = truth[[PAIR_ID]].merge(pairs[[PAIR_ID, LEFT_ID]], on=PAIR_ID, how="left")[LEFT_ID].astype(str)
+    return pd.factorize(left)[0]
+
+
+def bootstrap(
+    task_type: TaskType,
+    metric: str,
+    truth: np.ndarray,
+    predictions: dict[str, list[np.ndarray]],
+    groups: np.ndarray,
+    reference: str,
+    n: int,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """Per system: the seed-mean metric, its 95% interval, and the paired interval of (system - reference)."""
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
+    draws = {name: [] for name in predictions}
+    for _ in range(n):
+        rows = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+        for name, preds in predictions.items():
+            draws[name].append(np.mean([metric_of(task_type, metric, truth[rows], p[rows]) for p in preds]))
+    out = {}
+    ref = np.asarray(draws[reference])
+    for name, preds in predictions.items():
+        values = np.asarray(draws[name])
+        diff = values - ref
+        out[name] = {
+            "score": float(np.mean([metric_of(task_type, metric, truth, p) for p in preds])),
+            "low": float(np.percentile(values, 2.5)),
+            "high": float(np.percentile(values, 97.5)),
+            "diff_low": float(np.percentile(diff, 2.5)),
+            "diff_high": float(np.percentile(diff, 97.5)),
+            "seed_sd": float(np.std([metric_of(task_type, metric, truth, p) for p in preds], ddof=1))
+            if len(preds) > 1
+            else 0.0,
+        }
+    return out
+
+
+@dataclass
+class TaskRun:
+    task: str
+    type: TaskType
+    metric: str
+    truth: np.ndarray
+    groups: np.ndarray
+    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, pred: np.ndarray, seconds: float) -> None:
+        self.predictions.setdefault(name, []).append(pred)
+        self.seconds.setdefault(name, []).append(seconds)
+
+
+def report_task(run: TaskRun, resamples: int, seeds: list[int]) -> list[str]:
+    """Print one task's table (every system, its interval, its difference to tuned, its time); return the verdicts."""
+    stats = bootstrap(run.type, run.metric, run.truth, run.predictions, run.groups, "catboost-tuned", resamples)
+    rows = []
+    for name in run.predictions:
+        st = stats[name]
+        rows.append(
+            {
+                "system": name,
+                run.metric: f"{st['score']:.3f}",
+                "95% CI": f"[{st['low']:.3f}, {st['high']:.3f}]",
+                "seed sd": f"{st['seed_sd']:.3f}",
+                "minus tuned (95% CI)": ""
+                if name == "catboost-tuned"
+                else f"{st['score'] - stats['catboost-tuned']['score']:+.3f} [{st['diff_low']:+.3f}, {st['diff_high']:+.3f}]",
+                "seconds": f"{np.mean(run.seconds[name]):.0f}",
+            }
+        )
+    table = pd.DataFrame(rows)
+    print(
+        f"\n{run.task} ({run.metric} on the hidden test labels, public + private, {len(run.truth)} test items; "
+        f"mean over seeds {seeds}; 95% paired bootstrap intervals, {resamples} resamples)"
+    )
+    print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False), flush=True)
+    verdicts = []
+    tuned, default = stats["catboost-tuned"], stats["catboost-default"]
+    gap = tuned["score"] - default["score"]
+    spread = max(tuned["seed_sd"], default["seed_sd"])
+    significant = default["diff_high"] < 0  # defaults minus tuned below 0 on the whole interval
+    verdicts.append(
+        f"{run.task}: tuned - defaults {gap:+.3f} (paired 95% CI [{-default['diff_high']:+.3f}, {-default['diff_low']:+.3f}]"
+        f"{', significant' if significant else ''}; seed spread {spread:.3f}): "
+        + (
+            "NOT above"
+            if gap <= 0
+            else "above (one seed: --seeds 3 gives the spread)"
+            if len(seeds) == 1
+            else "above, beyond the seed spread"
+            if gap > spread
+            else "above, within the seed spread"
+        )
+    )
+    for name in run.predictions:
+        if name.startswith("autogluon-features@"):
+            st = stats[name]
+            below = st["diff_low"] > 0  # the reference minus tuned is above 0 on the whole interval
+            verdicts.append(
+                f"{run.task}: tuned - {name} {-(st['score'] - tuned['score']):+.3f} "
+                f"(paired 95% CI [{-st['diff_high']:+.3f}, {-st['diff_low']:+.3f}]): "
+                + ("SIGNIFICANTLY BELOW" if below else "not significantly below")
+            )
+    return verdicts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", nargs="*", default=DEMO_TASKS)
@@ -148,17 +382,33 @@ def main() -> None:
         default=1,
         help="repeat with train.seed, seed + 1, ... and average (test sets are small: one seed is noisy)",
     )
+    ap.add_argument("--reference", choices=["hgb", "autogluon"], default="hgb")
+    ap.add_argument("--times", type=float, nargs="*", default=[1.0, 4.0], help="AutoGluon's time as multiples of ours")
+    ap.add_argument("--autogluon-python", type=Path, default=AUTOGLUON_PYTHON)
+    ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the paired bootstrap")
     args = ap.parse_args()
+    if args.reference == "autogluon" and not args.autogluon_python.is_file():
+        sys.exit(f"no AutoGluon environment at {args.autogluon_python}: make it as the docstring of this script says")
     all_params = load_params(args.params)
     params = all_params.train
     out = args.out or Path(tempfile.mkdtemp(prefix="mmtc-baseline-quality-"))
     seeds = [params.seed + k for k in range(args.seeds)]
-    names = [b.name for b in BASELINES]
-    rows = []
+    challenge = [t for t in all_params.challenge.tasks if (args.public / t / "card.json").is_file()]
+    budgets = split_budget([task_size(args.public / t) for t in challenge], params.budget)
+    runs: list[TaskRun] = []
+    verdicts: list[str] = []
+    print(f"stage outputs in {out}", flush=True)
     for task in args.tasks:
         release = load_release(args.public / task)
-        truth = pq.read_table(hidden_labels_path(args.private, task)).to_pandas()
-        metric = release.primary_metric
+        truth_frame = pq.read_table(hidden_labels_path(args.private, task)).to_pandas()
+        run = TaskRun(
+            task,
+            release.type,
+            release.primary_metric,
+            truth_of(release.type, truth_frame),
+            resample_groups(release.type, truth_frame, args.public, task),
+        )
+        runs.append(run)
         for seed in seeds:
             seeded = params.model_copy(update={"seed": seed})
             folder = out / f"seed{seed}"
@@ -172,55 +422,46 @@ def main() -> None:
                 folder / "submissions",
                 seeded,
                 all_params.challenge.opens_at,
+                budget_s=budgets.get(task),
             )
             stage_s = time.perf_counter() - start
-            row = {"task": task, "metric": metric, "seed": seed}
             for b in BASELINES:
                 sub = pd.read_csv(
                     folder / "submissions" / b.team / task / f"{task}.csv",
                     dtype={ID: str, PAIR_ID: str, LABEL: str if release.type is TaskType.classification else int},
                 )
-                row[b.name] = score(release.type, metric, truth, sub)
-            ref_sub, ref_s = reference(task, args.public, args.embeddings, seeded, seed)
-            row["reference"] = score(release.type, metric, truth, ref_sub)
-            row["trials"] = report.metrics["tuning"]["complete"] + report.metrics["tuning"]["pruned"]
-            row["tuning_s"] = report.metrics["seconds"]["tuning"]
-            row["stage_s"] = stage_s
-            row["reference_s"] = ref_s
-            rows.append(row)
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
-    runs = pd.DataFrame(rows)
-    table = runs.drop(columns="seed").groupby(["task", "metric"], sort=False).mean().reset_index()
-    cols = ["task", "metric", *names, "reference", "trials", "tuning_s", "stage_s", "reference_s"]
-    print()
-    print(
-        f"primary metric on the hidden test labels (public + private), mean over seeds {seeds}; stage outputs in {out}"
-    )
-    print(
-        table[cols].to_markdown(index=False, floatfmt=".3f")
-        if _has_tabulate()
-        else table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    )
-    if len(seeds) > 1:
-        spread = runs.groupby("task", sort=False)[[*names, "reference"]].std().reset_index()
-        print("\nstandard deviation over seeds (the noise a single comparison carries):")
-        print(spread.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else spread.to_string(index=False))
-    print()
-    tuned, default, floor = table["catboost-tuned"], table["catboost-default"], table["majority"]
-    print(
-        f"tuned > default on {int((tuned > default).sum())}/{len(table)} tasks; mean ratio tuned/default {np.mean(tuned / default.replace(0, np.nan)):.3f}"
-    )
-    print(f"tuned > floor on {int((tuned > floor).sum())}/{len(table)} tasks")
-    print(f"tuned / reference, mean over tasks: {np.mean(tuned / table['reference'].replace(0, np.nan)):.3f}")
-    for _, r in table.iterrows():
-        if Role.image in load_release(args.public / r["task"]).features.values():
-            print(
-                f"{r['task']}: images add {r['catboost-tuned'] - r['no-images']:+.3f} {r['metric']} (tuned {r['catboost-tuned']:.3f} vs no-images {r['no-images']:.3f})"
-            )
-    per_seed = runs.groupby("seed")[["stage_s", "tuning_s"]].sum()
-    print(
-        f"train stage, all tasks, per seed: {per_seed['stage_s'].mean():.1f}s (tuning {per_seed['tuning_s'].mean():.1f}s)"
-    )
+                run.add(b.name, aligned(release.type, truth_frame, sub), stage_s)
+            line = {"task": task, "seed": seed, "stage_s": round(stage_s, 1), "budget_s": budgets.get(task)}
+            line["ensemble"] = report.metrics["ensemble"]["members"]
+            if args.reference == "hgb":
+                ref_sub, ref_s = reference(task, args.public, args.embeddings, seeded, seed)
+                run.add("hgb-reference", aligned(release.type, truth_frame, ref_sub), ref_s)
+            else:
+                release_obj = load_release(args.public / task)
+                features = build_features(release_obj, load_embeddings(args.embeddings / task, release_obj), seeded)
+                kinds = [("features", m) for m in args.times]
+                if release.type is TaskType.matching:
+                    kinds.append(("raw", 1.0))
+                for kind, multiple in kinds:
+                    train, test = autogluon_tables(release_obj, features, kind)
+                    name = f"autogluon-{'raw-records' if kind == 'raw' else 'features'}@{multiple:g}x"
+                    sub, seconds, ag = run_autogluon(
+                        args.autogluon_python,
+                        release_obj,
+                        train,
+                        test,
+                        stage_s * multiple,
+                        seed,
+                        folder / "autogluon" / task / name,
+                    )
+                    # its time: fit and predict, as our stage's time is (the process start and imports apart)
+                    run.add(name, aligned(release.type, truth_frame, sub), ag["fit_s"] + ag["predict_s"])
+                    line[name] = {"wall_s": round(seconds, 1), **ag}
+            print(json.dumps(line, default=str), flush=True)
+        verdicts += report_task(run, args.bootstrap, seeds)
+    print("\nverdicts:")
+    for v in verdicts:
+        print("  " + v)
 
 
 def _has_tabulate() -> bool:

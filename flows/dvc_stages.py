@@ -7,6 +7,7 @@ stage runs. Everything here shells out to the `dvc` command, as a person would.
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import re
 import subprocess
@@ -52,7 +53,16 @@ def stage_graph_and_status(repo: Path) -> tuple[nx.DiGraph, set[str]]:
         # (.dvc files) are sources, not steps to run.
         names = {stage: stage.name for stage in dependency_graph if isinstance(stage, PipelineStage)}
         graph = nx.DiGraph()
-        graph.add_nodes_from((name, {"always_changed": bool(stage.always_changed)}) for stage, name in names.items())
+        graph.add_nodes_from(
+            (
+                name,
+                {
+                    "always_changed": bool(stage.always_changed),
+                    "outs": [os.path.relpath(out.fs_path, str(repo)) for out in stage.outs],
+                },
+            )
+            for stage, name in names.items()
+        )
         graph.add_edges_from(
             (names[dep], names[stage]) for stage, dep in dependency_graph.edges if stage in names and dep in names
         )
@@ -64,6 +74,39 @@ def stage_graph_and_status(repo: Path) -> tuple[nx.DiGraph, set[str]]:
 def plan(
     repo: Path, targets: list[str] | None = None, done: frozenset[str] = frozenset()
 ) -> tuple[nx.DiGraph, set[str]]:
+    graph, visit, _ = plan_with_stale(repo, targets, done)
+    return graph, visit
+
+
+def visit_after(graph: nx.DiGraph, stale: set[str], done: frozenset[str]) -> set[str]:
+    """The stages to visit once `done` ran and changed no output: the stale ones and what is below them."""
+    stale = set(stale) - done
+    visit = set(stale)
+    for stage in stale:
+        visit |= nx.descendants(graph, stage)
+    return visit
+
+
+def outputs_digest(repo: Path, graph: nx.DiGraph, stages: list[str]) -> str:
+    """A digest of the stages' output files (an always-changed check writes one small file)."""
+    h = hashlib.sha256()
+    for stage in sorted(stages):
+        for out in sorted(graph.nodes[stage].get("outs", [])):
+            path = Path(repo) / out
+            h.update(out.encode() + b"\0")
+            if path.is_file():
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+            elif path.is_dir():
+                for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                    h.update(str(f.relative_to(path)).encode() + hashlib.sha256(f.read_bytes()).digest())
+            else:
+                h.update(b"absent")
+    return h.hexdigest()
+
+
+def plan_with_stale(
+    repo: Path, targets: list[str] | None = None, done: frozenset[str] = frozenset()
+) -> tuple[nx.DiGraph, set[str], set[str]]:
     """The graph restricted to the targets and their upstream, and which of its stages must be visited.
 
     A stage must be visited when it is stale or anything upstream of it must be: DVC then
@@ -80,11 +123,8 @@ def plan(
             for node in matches:
                 keep |= {node} | nx.ancestors(graph, node)
         graph = graph.subgraph(keep).copy()
-    stale = (stale & set(graph)) - done
-    visit = set(stale)
-    for stage in stale:
-        visit |= nx.descendants(graph, stage)
-    return graph, visit
+    stale = stale & set(graph)
+    return graph, visit_after(graph, stale, done), stale
 
 
 @dataclass
@@ -100,8 +140,10 @@ class StageRun:
         return self.returncode != 0 and any(t in line for line in self.tail for t in TRANSIENT)
 
 
-def repro_stage(repo: Path, stage: str, log: Callable[[str], None], remote: str | None = None) -> StageRun:
-    """`dvc repro -s <stage>`, each output line handed to `log` as it comes.
+def repro_stage(
+    repo: Path, stage: str, log: Callable[[str], None], remote: str | None = None, env: dict[str, str] | None = None
+) -> StageRun:
+    """`dvc repro -s <stage>`, each output line handed to `log` as it comes; `env` adds to the stage's environment.
 
     With a DVC remote, the stage's inputs are pulled first and its outputs pushed after, so
     that workers on other machines, each in its own clone, can share the work.
@@ -120,7 +162,13 @@ def repro_stage(repo: Path, stage: str, log: Callable[[str], None], remote: str 
     returncode = 0
     for cmd in commands:
         with subprocess.Popen(
-            cmd, cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            cmd,
+            cwd=repo,
+            env=tool_env() | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:

@@ -3,7 +3,11 @@ is a Prefect task running `dvc repro -s <stage>`.
 
 DVC decides what is stale; Prefect decides when and where: independent tasks run at once
 (a thread pool, `orchestration.concurrency`), transient failures are retried, each stage's
-output streams into the Prefect logs, and nothing is cached on Prefect's side.
+output streams into the Prefect logs (with a progress line every
+`orchestration.progress_every_s` seconds from the long stages), the flow says which stages
+are running and which wait, and nothing is cached on Prefect's side. Train stages with the
+largest tuning budget start first, so the time the challenge's budget buys is spent in
+parallel rather than at the end.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.dvc_stages import StageRun, plan, repro_stage
+from flows.dvc_stages import StageRun, outputs_digest, plan, plan_with_stale, repro_stage, visit_after
 from tasks.core.params import OrchestrationParams, load_params
+from tasks.core.progress import PROGRESS_EVERY_ENV
+from tasks.core.schema import TRAIN_BUDGET_ROOT
+from tasks.train.budget import read_budget
 
 LEADERBOARD_MD = Path("leaderboard/latest.md")
 LEADERBOARD_HTML = Path("leaderboard/latest.html")
@@ -50,9 +57,9 @@ def _retry_if_transient(task, task_run, state) -> bool:
     persist_result=False,
     retry_condition_fn=_retry_if_transient,
 )
-def run_stage(repo: str, stage: str, remote: str | None = None) -> dict:
+def run_stage(repo: str, stage: str, remote: str | None = None, progress_every_s: float = 5) -> dict:
     logger = get_run_logger()
-    run = repro_stage(Path(repo), stage, logger.info, remote=remote)
+    run = repro_stage(Path(repo), stage, logger.info, remote=remote, env={PROGRESS_EVERY_ENV: str(progress_every_s)})
     if run.returncode != 0:
         raise StageFailed(run)
     return {"stage": stage, "ran": bool(run.ran), "seconds": round(run.seconds, 2)}
@@ -84,6 +91,21 @@ def is_per_task(stage: str) -> bool:
     return "@" in stage
 
 
+def start_order(repo: Path, stage: str) -> tuple[float, str]:
+    """Which ready stage starts first: train stages by their tuning budget, largest first
+    (the longest jobs first keeps both slots busy to the end); then by name."""
+    name, _, task = stage.partition("@")
+    budget = read_budget(repo / TRAIN_BUDGET_ROOT, task) if name == "train" and task else None
+    return (-(budget or 0.0), stage)
+
+
+def _log(message: str) -> None:
+    try:
+        get_run_logger().info(message)
+    except Exception:  # outside a flow run (unit tests call run_stages directly)
+        print(message)
+
+
 def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationParams) -> Summary:
     """Submit each stage once its upstream stages have finished.
 
@@ -93,7 +115,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     """
     start = time.perf_counter()
     stage_task = run_stage.with_options(retries=settings.retries, retry_delay_seconds=settings.retry_delay_seconds)
-    graph, visit = plan(repo, targets)
+    graph, visit, stale = plan_with_stale(repo, targets)
     summary = Summary()
     outcome: dict[str, str] = {}  # stage -> completed|failed|blocked|skipped
     running = {}
@@ -105,9 +127,22 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
         except Exception as exc:  # reported, and the flow fails below
             outcome[stage] = "failed"
             summary.failed[stage] = str(exc)
+            _log(f"stage {stage} FAILED; {_state()}")
         else:
             outcome[stage] = "completed"
             (summary.ran if result["ran"] else summary.up_to_date).append(stage)
+            how = f"ran in {result['seconds']:.0f} s" if result["ran"] else "up to date"
+            _log(f"stage {stage} {how}; {_state()}")
+
+    def _state() -> str:
+        waiting = len(visit - set(outcome) - set(running))
+        now = ", ".join(sorted(running)) or "none"
+        return f"running: {now}; waiting: {waiting}; done: {len(outcome)} of {len(visit | set(checks))}"
+
+    def submit(stage: str):
+        running[stage] = stage_task.submit(str(repo), stage, settings.remote, settings.progress_every_s)
+        _log(f"stage {stage} started; {_state()}")
+        return running[stage]
 
     # Always-changed stages (resolve_weights) are cheap checks whose output decides what is
     # stale below them: run them first, then ask DVC again, so that an unchanged answer does
@@ -115,10 +150,17 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
     checks = sorted(
         s for s in visit if graph.nodes[s].get("always_changed") and not any(p in visit for p in graph.predecessors(s))
     )
+    before = outputs_digest(repo, graph, checks)
     for stage in checks:
-        finished(stage, stage_task.submit(str(repo), stage, settings.remote))
+        future = submit(stage)
+        del running[stage]
+        finished(stage, future)
     if checks and not summary.failed:
-        graph, visit = plan(repo, targets, done=frozenset(checks))
+        if outputs_digest(repo, graph, checks) == before:
+            # the checks changed nothing: what DVC found stale still holds, without asking it again
+            visit = visit_after(graph, stale, frozenset(checks))
+        else:
+            graph, visit = plan(repo, targets, done=frozenset(checks))
     visit -= set(checks)
     skipped = set(graph) - visit - set(checks)
     summary.up_to_date.extend(sorted(skipped))
@@ -128,7 +170,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
         return all(p in outcome for p in graph.predecessors(stage))
 
     def submit_ready() -> None:
-        for stage in sorted(visit - set(outcome) - set(running)):
+        for stage in sorted(visit - set(outcome) - set(running), key=lambda s: start_order(repo, s)):
             if len(running) >= settings.concurrency:
                 return
             if not ready(stage):
@@ -139,7 +181,7 @@ def run_stages(repo: Path, targets: list[str] | None, settings: OrchestrationPar
                 outcome[stage] = "blocked"
                 summary.blocked.append(stage)
                 continue
-            running[stage] = stage_task.submit(str(repo), stage, settings.remote)
+            submit(stage)
 
     submit_ready()
     while running:

@@ -26,6 +26,7 @@ from tasks.core.schema import (
     PUBLIC_ROOT,
     RESULTS_ROOT,
     SUBMISSIONS_ROOT,
+    TRAIN_BUDGET_ROOT,
     TRAIN_METRICS_ROOT,
 )
 
@@ -274,19 +275,59 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
 # --- train --------------------------------------------------------------------------------
 
 
+def _train_budget_args(p: argparse.ArgumentParser) -> None:
+    _paths(p, "public")
+    p.add_argument("--out", type=Path, default=TRAIN_BUDGET_ROOT, help="one <task>.json per task")
+
+
+@command(
+    "train-budget",
+    "share train.budget.challenge_s among the tasks by rows x classes (floor train.budget.task_floor_s)",
+    _train_budget_args,
+)
+def cmd_train_budget(a: argparse.Namespace) -> int:
+    from tasks.train.budget import write_budgets
+
+    params = load_params(a.params)
+    written = write_budgets(a.public, params.challenge.tasks, params.train.budget, a.out)
+    for task, entry in sorted(written.items(), key=lambda kv: -kv[1]["seconds"]):
+        print(f"{task}: {entry['seconds']} s of tuning ({entry['rows']} rows x {entry['classes']} classes)")
+    for task in sorted(set(params.challenge.tasks) - set(written)):
+        print(f"{task}: no release yet (its ingest has not succeeded): no budget written")
+    return 0
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task")
     _paths(p, "public", "embeddings", "models", "submissions")
     p.add_argument("--metrics", type=Path, default=TRAIN_METRICS_ROOT)
+    p.add_argument("--budget", type=Path, default=TRAIN_BUDGET_ROOT, help="the train_budget stage's folder")
+    p.add_argument("--budget-s", type=float, help="tuning seconds for this task (default: its share in --budget)")
 
 
 @command("train", "tune CatBoost on one task and write its model, metrics and baseline submissions", _train_args)
 def cmd_train(a: argparse.Namespace) -> int:
+    from tasks.train.budget import read_budget
     from tasks.train.stage import train_task
 
     params = load_params(a.params)
+    budget_s = a.budget_s if a.budget_s is not None else read_budget(a.budget, a.task)
+    if budget_s is None:
+        budget_s = params.train.budget.task_floor_s or None
+        print(
+            f"note: no tuning budget of {a.task} in {a.budget} (run `mmtc train-budget`); using the floor, {budget_s} s"
+        )
     report = train_task(
-        a.task, a.public, a.embeddings, a.models, a.metrics, a.submissions, params.train, params.challenge.opens_at
+        a.task,
+        a.public,
+        a.embeddings,
+        a.models,
+        a.metrics,
+        a.submissions,
+        params.train,
+        params.challenge.opens_at,
+        budget_s=budget_s,
+        progress=True,
     )
     print(report.summary())
     return 0
@@ -306,12 +347,15 @@ def _tune_worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--n-trials", type=int, help="stop when the study holds this many finished trials (default: train.n_trials)"
     )
-    p.add_argument("--timeout", type=float, help="seconds (default: train.timeout_s)")
+    p.add_argument(
+        "--timeout", type=float, help="seconds (default: the task's share in data/train_budget, else the floor)"
+    )
     _paths(p, "public", "embeddings")
 
 
 @command("tune-worker", "join the Optuna study of one task in a shared storage and run trials", _tune_worker_args)
 def cmd_tune_worker(a: argparse.Namespace) -> int:
+    from tasks.train.budget import read_budget
     from tasks.train.stage import prepare
     from tasks.train.tune import open_study, run_trials
 
@@ -331,8 +375,11 @@ def cmd_tune_worker(a: argparse.Namespace) -> int:
         params,
         release.primary_metric,
         n_trials=n_trials,
-        timeout_s=a.timeout if a.timeout is not None else params.timeout_s,
+        timeout_s=a.timeout
+        if a.timeout is not None
+        else read_budget(TRAIN_BUDGET_ROOT, a.task) or params.budget.task_floor_s or None,
         worker=a.worker,
+        progress=True,
     )
     mine = [t for t in study.trials if t.user_attrs.get("worker") == a.worker]
     print(

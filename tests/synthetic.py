@@ -89,6 +89,7 @@ def classification_release(
         "features": {"title": "text", "brand": "categorical", "price": "numeric", "photo": "image"},
         "classes": {"classes": sorted(set(table["label"]))},
         "text_template": "{title}",
+        "tables": {"train": {"rows": int((~test_rows).sum())}, "test": {"rows": int(test_rows.sum())}},
     }
     (public / "card.json").write_text(json.dumps(card))
     rows = [("train" if not t else "test", i) for i, t in zip(ids, test_rows)]
@@ -183,6 +184,7 @@ def matching_release(root: Path, task: str = "toy_pairs", models: int = 40, seed
         },
         "classes": {"classes": [0, 1]},
         "text_template": "{title}",
+        "tables": {"train_pairs": {"rows": len(train)}, "test_pairs": {"rows": len(test)}},
     }
     (public / "card.json").write_text(json.dumps(card))
     for name, maker in (

@@ -56,6 +56,11 @@ class OrchestrationParams(Strict):
     retries: int = Field(2, ge=0, description="per stage, for transient failures only")
     retry_delay_seconds: float = Field(10, ge=0)
     remote: str | None = Field(None, description="DVC remote: pull inputs before and push outputs after each stage")
+    progress_every_s: float = Field(
+        5,
+        ge=0,
+        description="seconds between two progress lines of a running stage (embedding, features, tuning); 0: none",
+    )
 
 
 class NightlyParams(Strict):
@@ -75,6 +80,10 @@ class ClipParams(Strict):
     )
     if_unavailable: Literal["random-init", "fail"] = Field(
         description="when the weights are not cached and cannot be downloaded"
+    )
+    random_init_model: str | None = Field(
+        default=None,
+        description="when the weights cannot be had and a random init is used: the (faster) model config to initialise instead of `model`; null: `model` itself",
     )
     seed: int = Field(default=0, description="seed of the random init, when it is used")
     offline: Literal["auto"] | bool = Field(
@@ -184,6 +193,15 @@ class SearchDimension(Strict):
         return self
 
 
+class TrainBudget(Strict):
+    """Tuning seconds: a total for the challenge, shared by the tasks in proportion to rows x classes."""
+
+    challenge_s: float = Field(
+        gt=0, description="tuning seconds of all tasks together (each task's study gets its share)"
+    )
+    task_floor_s: float = Field(ge=0, description="no task gets less, whatever its size")
+
+
 class TrainParams(Strict):
     """The train stage: features, Optuna tuning and CatBoost, per task."""
 
@@ -202,8 +220,8 @@ class TrainParams(Strict):
     )
     # the Optuna study
     n_trials: int = Field(ge=1)
-    timeout_s: float | None = Field(
-        None, gt=0, description="per task; the study stops at n_trials or timeout, whichever comes first"
+    budget: TrainBudget = Field(
+        description="the time budget per task, its share of challenge_s by rows x classes (tasks/train/budget.py)"
     )
     storage: str | None = Field(
         None,
@@ -213,6 +231,18 @@ class TrainParams(Strict):
     pruning_warmup_iterations: int = Field(50, ge=0)
     tpe_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
     search_space: dict[str, SearchDimension]
+    portfolio: list[dict[str, str | int | float | bool | None]] = Field(
+        default_factory=list,
+        description="configurations known to be good, tried after CatBoost's defaults and before TPE samples; keys are search_space dimensions",
+    )
+    ensemble_size: int = Field(
+        25,
+        ge=0,
+        description="rounds of greedy ensemble selection over out-of-fold predictions (0 or 1: the best single member)",
+    )
+    ensemble_candidates: int = Field(
+        8, ge=1, description="how many of the best trials keep their fold models as ensemble candidates"
+    )
     # CatBoost
     max_iterations: int = Field(
         ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count"
@@ -242,6 +272,9 @@ class TrainParams(Strict):
         True,
         description="classification: out-of-fold class probabilities of a TF-IDF logistic regression on the text columns as features",
     )
+    text_model_alpha: float = Field(
+        1e-4, gt=0, description="L2 strength of the text model (SGD on the logistic loss over TF-IDF n-grams)"
+    )
     bow_max_tokens: int = Field(
         100, ge=1, description="per text column: vocabulary size (bow) or CatBoost dictionary size"
     )
@@ -257,6 +290,23 @@ class TrainParams(Strict):
         ge=0,
         description="matching: also give the element-wise product of both embeddings in this many PCA dims (0: cosines only)",
     )
+
+    @model_validator(mode="after")
+    def _portfolio_in_space(self) -> TrainParams:
+        for k, config in enumerate(self.portfolio):
+            for name, value in config.items():
+                dim = self.search_space.get(name)
+                where = f"train.portfolio[{k}].{name}"
+                if dim is None:
+                    raise ValueError(
+                        f"{where}: not a dimension of train.search_space ({', '.join(sorted(self.search_space))})"
+                    )
+                if dim.type == "categorical":
+                    if value not in dim.choices:
+                        raise ValueError(f"{where}: {value!r} is not one of {dim.choices}")
+                elif not isinstance(value, (int, float)) or not dim.low <= value <= dim.high:
+                    raise ValueError(f"{where}: {value!r} lies outside [{dim.low}, {dim.high}]")
+        return self
 
 
 class Params(BaseModel):

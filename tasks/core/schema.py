@@ -95,8 +95,10 @@ EMBEDDING_META = "meta.json"
 WEIGHTS_IDENTITY = EMBEDDINGS_ROOT / "weights.json"  # written by resolve_weights
 EMB_TABLE, EMB_VECTOR, EMB_MISSING = "table", "vector", "missing"
 
-# train: data/models/<task>/ (model, best_params.json, trials.parquet), metrics/train/<task>.json,
-# and baseline submissions submissions/baseline-<name>/<task>/ (one submission per task).
+# train_budget: data/train_budget/<task>.json, each task's tuning seconds (its share of the challenge's).
+# train: data/models/<task>/ (ensemble.json and its members' models, best_params.json, trials.parquet),
+# metrics/train/<task>.json, and baseline submissions submissions/baseline-<name>/<task>/ (one per task).
+TRAIN_BUDGET_ROOT = Path("data/train_budget")
 MODELS_ROOT = Path("data/models")
 TRAIN_METRICS_ROOT = Path("metrics/train")
 EMBED_METRICS_ROOT = Path("metrics/embed")

@@ -142,9 +142,14 @@ def check_matches_params(
 ) -> None:
     """The embed stage refuses a weights.json resolved for other params (a stale file)."""
     asked = (clip.model, clip.pretrained)
-    if (identity.model, identity.pretrained) != asked or (identity.random_init and identity.seed != clip.seed):
+    models = (clip.model, clip.random_init_model) if identity.random_init else (clip.model,)
+    if (
+        identity.model not in models
+        or identity.pretrained != clip.pretrained
+        or (identity.random_init and identity.seed != clip.seed)
+    ):
         raise InputError(
-            problem=f"{path} was resolved for {identity.model} / {identity.pretrained} but params ask for {clip.model} / {clip.pretrained}",
+            problem=f"{path} was resolved for {identity.model} / {identity.pretrained} but params ask for {' or '.join(m for m in models if m)} / {asked[1]}",
             fix="run `mmtc resolve-weights` (`dvc repro` runs it before embedding)",
             file=str(path),
         )
@@ -381,7 +386,13 @@ def _unavailable(oc, clip: ClipParams, cfg: dict, base: dict, reason: str, memo_
             file="params.yaml",
             column="embed.clip.pretrained",
         )
-    return _random_init(oc, clip, cfg, base, f"{what} unavailable: {reason}", memo_dir, warn=True)
+    reason = f"{what} unavailable: {reason}"
+    if clip.random_init_model and clip.random_init_model != clip.model:
+        # random weights carry no pretrained knowledge whatever the architecture: a small one costs far less
+        cfg = model_config(oc, clip.random_init_model)
+        base = _base_identity(oc, clip.random_init_model, cfg)
+        reason += f"; {clip.random_init_model} in its place (embed.clip.random_init_model)"
+    return _random_init(oc, clip, cfg, base, reason, memo_dir, warn=True)
 
 
 def _random_init(
@@ -396,7 +407,7 @@ def _random_init(
     memo = _read_memo(memo_dir)
     fingerprint = memo.get(memo_key, {}).get("sha256")
     if fingerprint is None:
-        fingerprint = state_sha256(build_random_model(oc, clip.model, clip.seed, quick_gelu))
+        fingerprint = state_sha256(build_random_model(oc, base["model"], clip.seed, quick_gelu))
         _update_memo(memo_dir, memo_key, {"sha256": fingerprint})
     return WeightsIdentity(
         **base,

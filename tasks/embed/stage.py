@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from tasks.core.errors import InputError
 from tasks.core.files import atomic_write_bytes, staged_dir, write_json, write_parquet
 from tasks.core.params import EmbedParams, TextChoice
+from tasks.core.progress import Progress
 from tasks.core.schema import (
     CARD,
     CLASSIFICATION_TABLES,
@@ -389,7 +390,7 @@ def embed_task(
                 params.image_batch_size,
                 params.workers,
                 progress,
-                f"{task_id} {column}",
+                f"embed {task_id} image {column}",
             ),
             read_failures,
         )
@@ -434,7 +435,7 @@ def embed_task(
             weights.embed_dim,
             cache,
             lambda keys, values: (
-                embed_text_list(holder.get(), values, keys, params.text_batch_size, progress, f"{task_id} text"),
+                embed_text_list(holder.get(), values, keys, params.text_batch_size, progress, f"embed {task_id} text"),
                 {},
             ),
             {},
@@ -658,7 +659,6 @@ def embed_image_files(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """key -> vector for the files that decode, key -> reason for those that do not."""
     import torch
-    from tqdm import tqdm
 
     loader = image_loader(
         paths,
@@ -670,9 +670,7 @@ def embed_image_files(
     done: list[tuple[list[int], torch.Tensor]] = []
     failures: dict[str, str] = {}
     vectors: dict[str, np.ndarray] = {}
-    with tqdm(
-        total=len(paths), desc=desc, unit="img", disable=not progress or None, mininterval=2, file=sys.stderr
-    ) as bar:
+    with Progress(desc, len(paths), "img", enabled=progress) as bar:
         for indices, pixels, bad in loader:
             for i, reason in bad:
                 failures[keys[i]] = reason
@@ -704,14 +702,10 @@ def embed_text_list(
     desc: str = "texts",
 ) -> dict[str, np.ndarray]:
     """key -> vector; texts are batched by token length so that little padding is computed."""
-    from tqdm import tqdm
-
     tokens = encoder.tokenize(texts)
     order = np.argsort(text_lengths(tokens), kind="stable")
     out: list[tuple[np.ndarray, Any]] = []
-    with tqdm(
-        total=len(texts), desc=desc, unit="text", disable=not progress or None, mininterval=2, file=sys.stderr
-    ) as bar:
+    with Progress(desc, len(texts), "text", enabled=progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             out.append((batch, encoder.encode_tokens(tokens[batch])))

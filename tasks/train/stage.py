@@ -1,7 +1,8 @@
 """The train stage of one task: features, tuning, the final model and the baseline submissions.
 
 Reads the public release and the embeddings only (never data/private/). Writes
-data/models/<task>/ (the tuned model, best_params.json, trials.parquet, features.json),
+data/models/<task>/ (the tuned ensemble: ensemble.json and its members' CatBoost models;
+best_params.json, trials.parquet, features.json),
 metrics/train/<task>.json (validation scores of every baseline, tuning facts, timings) and
 one ordinary submission per baseline under a reserved team name:
 submissions/baseline-<name>/<task>/<task>.csv + submission.json.
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from tasks.core.files import sha256_file, staged_dir, write_csv, write_json, write_parquet
 from tasks.core.params import TrainParams
+from tasks.core.progress import step
 from tasks.core.schema import (
     BASELINE_PREFIX,
     ID,
@@ -42,21 +44,28 @@ from tasks.train.features import (
     test_keys,
 )
 from tasks.train.tune import (
+    Ensemble,
     FoldEnsemble,
+    Member,
     Problem,
     TuneResult,
+    Validation,
     accuracy,
     binary_scores,
+    catboost_member,
     class_priors,
     decide_classes,
     final_model,
     fit_and_validate,
-    fit_full,
+    fixed_decision,
     grouped_folds,
     macro_f1,
     resolve_device,
+    select_ensemble,
     stratified_folds,
+    text_model_member,
     tune,
+    with_tuned_decision,
 )
 
 SCORE_DECIMALS = 6  # matching scores are rounded so that submissions are byte-stable
@@ -80,14 +89,14 @@ class Baseline:
 BASELINES: tuple[Baseline, ...] = (
     Baseline(
         "catboost-tuned",
-        "CatBoost, tuned",
-        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities), hyperparameters tuned with Optuna on a validation split of train; matching threshold tuned on validation.",
+        "CatBoost, tuned and ensembled",
+        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities): CatBoost's defaults, a portfolio of known-good configurations, then Optuna TPE, within the task's time budget, scored by cross-validation on train; the cross-validation fold models of the best trials, the default model and (classification) the text model combined by greedy ensemble selection on their out-of-fold predictions; decision rule (matching threshold, class-prior power) tuned on them.",
         "tuned",
     ),
     Baseline(
         "catboost-default",
         "CatBoost, default parameters",
-        "CatBoost on all features with the library's default hyperparameters (learning rate chosen by CatBoost), iterations capped by train.default_iterations instead of the library's 1000 to fit the time budget; one-hot encoding up to train.one_hot_max_size values; matching threshold 0.5.",
+        "CatBoost on all features with the library's default hyperparameters (learning rate chosen by CatBoost), iterations capped by train.default_iterations instead of the library's 1000 to fit the time budget; one-hot encoding up to train.one_hot_max_size values; matching threshold 0.5; final model as train.final_model says (folds: the cross-validation fold models averaged).",
         "default",
     ),
     Baseline(
@@ -99,14 +108,14 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline(
         "no-images",
         "Ablation: no images",
-        "The tuned CatBoost refitted without any feature computed from an image column (same hyperparameters, its own early stopping and threshold). Identical to catboost-tuned on tasks without images.",
+        "The best tuned CatBoost configuration refitted without any feature computed from an image column (same hyperparameters, its own early stopping and threshold), ensembled with the text model like catboost-tuned. Identical to catboost-tuned on tasks without images.",
         "tuned",
         frozenset({Role.text, Role.numeric, Role.categorical}),
     ),
     Baseline(
         "text-only",
         "Ablation: text only",
-        "The tuned CatBoost refitted on features of the text columns only (words, text embeddings, text similarities). The floor on tasks without text.",
+        "The best tuned CatBoost configuration refitted on features of the text columns only (words, text embeddings, text similarities), ensembled with the text model. The floor on tasks without text.",
         "tuned",
         frozenset({Role.text}),
     ),
@@ -120,7 +129,7 @@ class BaselineResult:
     keys: pd.Series
     labels: np.ndarray
     scores: np.ndarray | None  # matching: probability of a match
-    model: FoldEnsemble | None = None
+    model: FoldEnsemble | Ensemble | None = None
     iterations: int | None = None  # boosting rounds of the final model (summed over fold models)
     decision: float | None = None  # match threshold (matching) or class-prior power (classification)
     note: str = ""
@@ -137,10 +146,12 @@ class TrainReport:
         tuned = m["baselines"]["catboost-tuned"][m["primary_metric"]]
         default = m["baselines"]["catboost-default"][m["primary_metric"]]
         t = m["tuning"]
+        members = len(m["ensemble"]["members"])
         return (
-            f"{self.task}: validation {m['primary_metric']} tuned {tuned:.3f} / default {default:.3f}; "
-            f"{t['complete']} trials complete, {t['pruned']} pruned (stopped by {t['stopped_by']}) in {m['seconds']['tuning']:.1f}s; "
-            f"total {m['seconds']['total']:.1f}s on {m['model']['device']}"
+            f"{self.task}: validation {m['primary_metric']} tuned {tuned:.3f} (ensemble of {members}; best single "
+            f"{m['ensemble']['best_single']:.3f}) / default {default:.3f}; "
+            f"{t['complete']} trials complete, {t['pruned']} pruned (stopped by {t['stopped_by']}) in "
+            f"{m['seconds']['tuning']:.1f}s of a {t['budget_s']}s budget; total {m['seconds']['total']:.1f}s on {m['model']['device']}"
         )
 
 
@@ -154,11 +165,13 @@ def make_problem(release: Release, features: FeatureSet, params: TrainParams, de
     return Problem(release.task, release.type, features, y, folds, device)
 
 
-def prepare(task: str, public_root: Path, embeddings_root: Path, params: TrainParams) -> tuple[Release, Problem]:
+def prepare(
+    task: str, public_root: Path, embeddings_root: Path, params: TrainParams, progress: bool = False
+) -> tuple[Release, Problem]:
     """Read the release and embeddings of a task and build its tuning problem (shared with tune-worker)."""
     release = load_release(Path(public_root) / task)
     embeddings = load_embeddings(Path(embeddings_root) / task, release)
-    features = build_features(release, embeddings, params)
+    features = build_features(release, embeddings, params, progress=progress)
     return release, make_problem(release, features, params, resolve_device(params.device))
 
 
@@ -171,19 +184,76 @@ def train_task(
     submissions_root: Path,
     params: TrainParams,
     opens_at: str,
+    *,
+    budget_s: float | None = None,
+    progress: bool = False,
 ) -> TrainReport:
-    """Everything the train stage does for one task."""
+    """Everything the train stage does for one task; `budget_s` caps the tuning (None: n_trials alone)."""
     start = time.perf_counter()
-    release, problem = prepare(task, public_root, embeddings_root, params)
+    if progress:
+        step(f"train {task}: building features")
+    release, problem = prepare(task, public_root, embeddings_root, params, progress=progress)
     features_s = time.perf_counter() - start
-    # the default baseline first: the study's first trial then repeats it (with the learning
-    # rate CatBoost chose for it), so tuning starts from the library's choice
+    metric = release.primary_metric
+    # the default baseline first: its fit is also the study's first trial (CatBoost's defaults,
+    # with the learning rate CatBoost chose) and an ensemble candidate, so it is fitted once
+    if progress:
+        step(f"train {task}: CatBoost defaults ({len(problem.folds)} folds, {params.default_iterations} rounds)")
     default = next(b for b in BASELINES if b.kind == "default")
-    by_name: dict[str, BaselineResult] = {default.name: _run_baseline(default, release, problem, params, None, {})}
-    learning_rate = by_name[default.name].model.models[0].get_all_params()["learning_rate"]
+    default_val = fit_and_validate(
+        problem,
+        params,
+        {},
+        params.default_iterations,
+        metric,
+        early_stopping=False,
+        tune_decision=False,
+        keep_models=True,
+    )
+    default_model = _default_model(problem, params, default_val)
+    by_name: dict[str, BaselineResult] = {
+        default.name: _predict(
+            default,
+            problem,
+            default_model,
+            test_keys(release),
+            default_val.scores,
+            params.default_iterations,
+            fixed_decision(problem),
+        )
+    }
+    learning_rate = default_val.models[0].get_all_params()["learning_rate"]
     before_tuning = time.perf_counter()
-    tuning = tune(problem, params, release.primary_metric, first_trial={"learning_rate": learning_rate})
+    if progress:
+        step(
+            f"train {task}: tuning, budget {'none' if budget_s is None else f'{budget_s:.0f} s'}, at most {params.n_trials} trials"
+        )
+    tuned_defaults = with_tuned_decision(problem, metric, default_val)
+    tuning = tune(
+        problem,
+        params,
+        metric,
+        first_trial={"learning_rate": learning_rate},
+        defaults=tuned_defaults,
+        timeout_s=budget_s,
+        progress=progress,
+    )
     after_tuning = time.perf_counter()
+    members = _members(problem, params, tuning, tuned_defaults, default_model)
+    ensemble = select_ensemble(problem, metric, members, params.ensemble_size)
+    if progress:
+        used = ", ".join(f"{m.name} {w:.2f}" for m, w in ensemble.used())
+        step(f"train {task}: ensemble {metric} {ensemble.validation.score:.4f} from {used}")
+    tuned_baseline = next(b for b in BASELINES if b.name == "catboost-tuned")
+    by_name[tuned_baseline.name] = _predict(
+        tuned_baseline,
+        problem,
+        ensemble,
+        test_keys(release),
+        ensemble.validation.scores,
+        ensemble.tree_count,
+        ensemble.validation.decision,
+    )
     for b in BASELINES:
         if b.name not in by_name:
             by_name[b.name] = _run_baseline(b, release, problem, params, tuning, by_name)
@@ -194,28 +264,33 @@ def train_task(
     tuned = by_name["catboost-tuned"]
     models_dir = Path(models_root) / task
     with staged_dir(models_dir) as stage:
+        recipe = ensemble.save(stage)
         for r in results:
-            if r.model is not None and (r.baseline.name == "catboost-tuned" or r.model is not tuned.model):
-                r.model.save(stage, "model" if r.baseline.name == "catboost-tuned" else r.baseline.team)
+            if r.baseline.name != "catboost-tuned" and isinstance(r.model, FoldEnsemble):
+                r.model.save(stage, r.baseline.team)
         write_json(
             stage / "best_params.json",
             {
                 "task": task,
                 "tuned": tuning.best_params,
-                "catboost": tuned.model.params(),
+                "catboost": tuning.candidates[0].validation.models[0].get_params()
+                if tuning.candidates and tuning.candidates[0].validation.models
+                else {},
                 "final_model": params.final_model,
                 "iterations": tuned.iterations,
                 "best_iteration_on_validation": tuning.validation.best_iteration,
                 "decision": {
-                    "threshold" if release.type is TaskType.matching else "prior_power": tuning.validation.decision
+                    "threshold" if release.type is TaskType.matching else "prior_power": ensemble.validation.decision
                 },
                 "best_trial": tuning.best_trial,
-                "validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
+                "validation": {k: round(v, 6) for k, v in ensemble.validation.scores.items()},
+                "best_single_validation": {k: round(v, 6) for k, v in tuning.validation.scores.items()},
+                "ensemble": {m["name"]: m["weight"] for m in recipe["members"]},
                 "study": tuning.study_name,
             },
         )
         write_parquet(pa.Table.from_pandas(tuning.trials, preserve_index=False), stage / "trials.parquet")
-        importance = tuned.model.feature_importance()
+        importance = _importance(ensemble, len(problem.features.features))
         write_json(
             stage / "features.json",
             {
@@ -235,7 +310,7 @@ def train_task(
     metrics = {
         "task": task,
         "type": release.type.value,
-        "primary_metric": release.primary_metric,
+        "primary_metric": metric,
         "validation": {
             "method": params.validation,
             "rows": int(sum(len(v) for _, v in problem.folds)),
@@ -248,6 +323,12 @@ def train_task(
             "failed": tuning.n_failed,
             "stopped_by": tuning.stopped_by,
             "best_trial": tuning.best_trial,
+            "budget_s": budget_s,
+        },
+        "ensemble": {
+            "members": {m["name"]: m["weight"] for m in recipe["members"]},
+            "best_single": round(max(_single_scores(problem, metric, members)), 6),
+            "candidates": len(members),
         },
         "model": {
             "device": problem.device,
@@ -271,40 +352,67 @@ def train_task(
     return TrainReport(task, metrics, outputs)
 
 
+def _default_model(problem: Problem, params: TrainParams, validation: Validation) -> FoldEnsemble:
+    """The default baseline's final model: its fold models (train.final_model folds) or a refit on all of train."""
+    if params.final_model == "folds":
+        return FoldEnsemble(validation.models)
+    return final_model(problem, params.model_copy(update={"final_model": "refit"}), {}, validation)[0]
+
+
+def _members(
+    problem: Problem, params: TrainParams, tuning: TuneResult, defaults: Validation, default_model: FoldEnsemble
+) -> list[Member]:
+    """The ensemble's candidates: the kept trials (best first), the default baseline, the text model."""
+    members = []
+    # a refit costs a whole fit per member: then only the best trial competes with the defaults and the text model
+    for candidate in tuning.candidates if params.final_model == "folds" else tuning.candidates[:1]:
+        if candidate.name == "catboost-defaults":
+            model = default_model
+        elif params.final_model == "folds":
+            model = FoldEnsemble(candidate.validation.models)
+        else:
+            model = final_model(problem, params, candidate.params, candidate.validation)[0]
+        members.append(catboost_member(candidate.name, candidate.validation, candidate.params, model))
+    if not any(c.name == "catboost-defaults" for c in tuning.candidates):
+        members.append(catboost_member("catboost-defaults", defaults, {}, default_model))
+    text = text_model_member(problem)
+    if text is not None:
+        members.append(text)
+    return members
+
+
+def _single_scores(problem: Problem, metric: str, members: list[Member]) -> list[float]:
+    return [select_ensemble(problem, metric, [m], 1).validation.score for m in members]
+
+
+def _importance(ensemble: Ensemble, n_features: int) -> np.ndarray:
+    """Feature importance of the CatBoost members, weighted as in the ensemble (the text model has none)."""
+    total = np.zeros(n_features)
+    for member, weight in ensemble.used():
+        if member.model is not None:
+            total += weight * member.model.feature_importance()
+    return total
+
+
 def _run_baseline(
     b: Baseline,
     release: Release,
     problem: Problem,
     params: TrainParams,
-    tuning: TuneResult | None,
+    tuning: TuneResult,
     done: dict[str, BaselineResult],
 ) -> BaselineResult:
+    """The floor, or a modality ablation of the tuned baseline (the best configuration on fewer features)."""
     keys = test_keys(release)
     metric = release.primary_metric
     if b.kind == "floor":
         return _floor(b, problem, keys)
-    if b.kind == "default":
-        # what a participant gets from CatBoost out of the box: validated on the same folds, fitted on all of train
-        val = fit_and_validate(
-            problem, params, {}, params.default_iterations, metric, early_stopping=False, tune_decision=False
-        )
-        model = FoldEnsemble([fit_full(problem, params, {}, params.default_iterations)])
-        return _predict(
-            b,
-            problem,
-            model,
-            keys,
-            val.scores,
-            params.default_iterations,
-            0.5 if problem.type is TaskType.matching else 0.0,
-        )
-    # tuned, or a modality ablation of it: same hyperparameters, own early stopping and threshold
-    sub = problem if b.roles is None else problem.restrict(problem.features.restrict(set(b.roles)))
+    sub = problem.restrict(problem.features.restrict(set(b.roles)))
     if not sub.features.features:
         result = _floor(b, problem, keys)
         result.note = f"no feature of the roles {', '.join(sorted(r.value for r in b.roles))}: the floor"
         return result
-    if b.roles is not None and len(sub.features.features) == len(problem.features.features):
+    if len(sub.features.features) == len(problem.features.features):
         same = done["catboost-tuned"]
         return BaselineResult(
             b,
@@ -317,21 +425,24 @@ def _run_baseline(
             same.decision,
             note="no feature to leave out: the tuned model",
         )
-    validation = (
-        tuning.validation
-        if b.roles is None
-        else fit_and_validate(
-            sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds"
-        )
+    validation = fit_and_validate(
+        sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds"
     )
-    model, iterations = final_model(sub, params, tuning.best_params, validation)
-    return _predict(b, sub, model, keys, validation.scores, iterations, validation.decision)
+    model, _ = final_model(sub, params, tuning.best_params, validation)
+    members = [catboost_member("best-configuration", validation, tuning.best_params, model)]
+    text = text_model_member(sub)
+    if text is not None:
+        members.append(text)
+    ensemble = select_ensemble(sub, metric, members, params.ensemble_size)
+    return _predict(
+        b, sub, ensemble, keys, ensemble.validation.scores, ensemble.tree_count, ensemble.validation.decision
+    )
 
 
 def _predict(
     b: Baseline,
     problem: Problem,
-    model: FoldEnsemble,
+    model: FoldEnsemble | Ensemble,
     keys: pd.Series,
     validation: dict[str, float],
     iterations: int,

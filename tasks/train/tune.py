@@ -7,6 +7,16 @@ predictions (for classification, likewise, the power of a class-prior correction
 argmax, which lets rare classes win more often where macro-F1 rewards it). TPE is seeded; bad trials are pruned on the validation loss as CatBoost
 trains (holdout) or after each fold (cv); every trial stops early on the validation loss.
 
+A fresh study first holds CatBoost's defaults (the default baseline's own fit, added as a
+finished trial), then a short portfolio of configurations known to be good (params
+`train.portfolio`, from AutoGluon's zero-shot CatBoost portfolio), and only then TPE samples:
+a small budget still tries what usually wins. The study stops at `train.n_trials` or at the
+task's time budget (its share of `train.budget`, see tasks/train/budget.py), and a trial that
+would overrun the budget is stopped inside CatBoost. The tuned model is then a greedy
+ensemble selection (Caruana et al., 2004) over the out-of-fold predictions of the best trials,
+the default baseline and (classification) the text model: since the selection starts from the
+best single member, it is never below the defaults on validation.
+
 The study lives in memory, or in an Optuna storage (an RDB URL, or `journal:<path>` for a
 journal file) that several workers share: `mmtc tune-worker` joins the study of a task,
 whose name carries a fingerprint of the training data and the settings that shape a
@@ -29,7 +39,9 @@ import pandas as pd
 from catboost import CatBoost, CatBoostError, Pool, sum_models
 
 from tasks.core.errors import InputError
+from tasks.core.files import write_json
 from tasks.core.params import SearchDimension, TrainParams
+from tasks.core.progress import Progress, duration
 from tasks.core.schema import TaskType
 from tasks.train.features import FeatureSet
 
@@ -119,6 +131,11 @@ class Problem:
     def X(self) -> pd.DataFrame:
         return self.features.train
 
+    @property
+    def validation_rows(self) -> np.ndarray:
+        """Train rows in the order out-of-fold predictions are pooled (fold by fold)."""
+        return np.concatenate([val for _, val in self.folds])
+
     def restrict(self, features: FeatureSet) -> Problem:
         return Problem(self.task, self.type, features, self.y, self.folds, self.device)
 
@@ -131,7 +148,18 @@ class Problem:
         h.update(np.asarray(self.y).astype(str).astype("U").tobytes())
         for fit, val in self.folds:
             h.update(fit.tobytes() + b"|" + val.tobytes())
-        shaping = params.model_dump(exclude={"n_trials", "timeout_s", "storage", "default_iterations", "thread_count"})
+        shaping = params.model_dump(
+            exclude={
+                "n_trials",
+                "budget",
+                "storage",
+                "default_iterations",
+                "thread_count",
+                "portfolio",
+                "ensemble_size",
+                "ensemble_candidates",
+            }
+        )
         h.update(json.dumps(shaping, sort_keys=True, default=str).encode())
         h.update(self.device.encode())
         return h.hexdigest()[:16]
@@ -243,24 +271,47 @@ def _pool(problem: Problem, X: pd.DataFrame, y: np.ndarray | None = None) -> Poo
     )
 
 
-class _PruningCallback:
-    """Reports the validation loss to Optuna every few iterations and stops a trial it prunes.
+class TrialOutOfBudget(optuna.TrialPruned):
+    """The task's time budget ran out while this trial was fitting."""
+
+
+class _TrialCallback:
+    """Watches a fit as CatBoost trains: reports the validation loss to Optuna every few
+    iterations (it may prune the trial), stops at the task's deadline, and says where it is.
 
     Fold k reports at steps k * max_iterations + iteration, so trials compare fold by fold
     at the same iteration.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str, offset: int) -> None:
-        self.trial, self.metric, self.offset, self.pruned_at = trial, metric, offset, None
+    def __init__(
+        self,
+        trial: optuna.Trial | None,
+        metric: str,
+        offset: int,
+        deadline: float | None,
+        progress: Progress | None,
+        where: str,
+        prune: bool,
+    ) -> None:
+        self.trial, self.metric, self.offset = trial, metric, offset
+        self.deadline, self.progress, self.where, self.prune = deadline, progress, where, prune
+        self.pruned_at: int | None = None
+        self.out_of_budget = False
 
     def after_iteration(self, info) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.out_of_budget = True
+            return False
         if info.iteration % REPORT_EVERY:
             return True
-        loss = info.metrics["validation"][self.metric][-1]
-        self.trial.report(-loss, self.offset + info.iteration)
-        if self.trial.should_prune():
-            self.pruned_at = info.iteration
-            return False
+        if self.progress is not None:
+            self.progress.tick(f"{self.where}, iteration {info.iteration}")
+        if self.trial is not None and self.prune:
+            loss = info.metrics["validation"][self.metric][-1]
+            self.trial.report(-loss, self.offset + info.iteration)
+            if self.trial.should_prune():
+                self.pruned_at = info.iteration
+                return False
         return True
 
 
@@ -274,6 +325,10 @@ class Validation:
     decision: float | None  # the tuned decision rule: match threshold (matching) or class-prior power (classification)
     seconds: float = 0.0
     models: list[CatBoost] = field(default_factory=list, repr=False)  # the fold models, when kept
+    oof: np.ndarray | None = field(
+        default=None, repr=False
+    )  # pooled validation scores, rows in problem.validation_rows order
+    classes: np.ndarray | None = field(default=None, repr=False)  # classification: the class of each score column
 
 
 def predict_scores(model: CatBoost, problem: Problem, X: pd.DataFrame) -> np.ndarray:
@@ -343,26 +398,40 @@ def fit_and_validate(
     tune_decision: bool = True,
     trial: optuna.Trial | None = None,
     keep_models: bool = False,
+    deadline: float | None = None,
+    progress: Progress | None = None,
 ) -> Validation:
-    """Fit on each fold's fit part, predict its validation part, score the pooled predictions."""
+    """Fit on each fold's fit part, predict its validation part, score the pooled predictions.
+
+    `deadline` (time.monotonic) stops a fit that would overrun the task's budget: the trial
+    is then pruned as out of budget. `progress` hears where a long fit is.
+    """
     start = time.perf_counter()
     truth_parts, score_parts, best_iters, models = [], [], [], []
     classes = None
     for k, (fit, val) in enumerate(problem.folds):
         cb = catboost_params(problem, params, tuned, iterations)
         model = CatBoost(cb)
-        callbacks = None
         callback = None
-        if trial is not None and params.pruning and problem.device == "CPU":  # CatBoost takes callbacks on CPU only
-            callback = _PruningCallback(trial, cb["eval_metric"], k * iterations)
-            callbacks = [callback]
+        if problem.device == "CPU":  # CatBoost takes callbacks on CPU only
+            callback = _TrialCallback(
+                trial,
+                cb["eval_metric"],
+                k * iterations,
+                deadline,
+                progress,
+                f"{'trial ' + str(trial.number) if trial is not None else 'fit'}, fold {k + 1}/{len(problem.folds)}",
+                prune=trial is not None and params.pruning,
+            )
         model.fit(
             _pool(problem, problem.X.iloc[fit], problem.y[fit]),
             eval_set=_pool(problem, problem.X.iloc[val], problem.y[val]),
             early_stopping_rounds=params.early_stopping_rounds if early_stopping else None,
             use_best_model=early_stopping,
-            callbacks=callbacks,
+            callbacks=[callback] if callback is not None else None,
         )
+        if callback is not None and callback.out_of_budget:
+            raise TrialOutOfBudget(f"the task's time budget ran out in fold {k + 1}")
         if callback is not None and callback.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at iteration {callback.pruned_at} of fold {k + 1}")
         best_iters.append(
@@ -386,7 +455,7 @@ def fit_and_validate(
         truth,
         score,
         classes,
-        None if tune_decision else (0.5 if problem.type is TaskType.matching else 0.0),
+        None if tune_decision else fixed_decision(problem),
     )
     return Validation(
         score=value,
@@ -395,6 +464,29 @@ def fit_and_validate(
         decision=decision,
         seconds=time.perf_counter() - start,
         models=models,
+        oof=score,
+        classes=classes,
+    )
+
+
+def fixed_decision(problem: Problem) -> float:
+    """The untuned decision rule: threshold 0.5 (matching), the plain argmax (classification)."""
+    return 0.5 if problem.type is TaskType.matching else 0.0
+
+
+def with_tuned_decision(problem: Problem, primary_metric: str, validation: Validation) -> Validation:
+    """The same predictions scored under the decision rule tuned on them."""
+    truth = problem.y[problem.validation_rows]
+    value, scores, decision = evaluate(problem, primary_metric, truth, validation.oof, validation.classes, None)
+    return Validation(
+        score=value,
+        scores=scores,
+        best_iteration=validation.best_iteration,
+        decision=decision,
+        seconds=validation.seconds,
+        models=validation.models,
+        oof=validation.oof,
+        classes=validation.classes,
     )
 
 
@@ -471,9 +563,9 @@ class FoldEnsemble:
 def _save_stable(model: CatBoost, path: Path) -> None:
     """Save without the metadata that changes on every run (finish time, random model GUID)."""
     metadata = model.get_metadata()
-    for key in ("train_finish_time", "model_guid"):
-        if key in metadata:
-            del metadata[key]
+    # a summed model keeps each source model's as model<k>:train_finish_time, model<k>:model_guid
+    for key in [k for k in metadata if k.rsplit(":", 1)[-1] in ("train_finish_time", "model_guid")]:
+        del metadata[key]
     model.save_model(str(path))
 
 
@@ -547,11 +639,14 @@ def open_study(
     worker: int = 0,
     storage: str | None = None,
     first_trial: dict[str, Any] | None = None,
+    defaults: Validation | None = None,
 ) -> optuna.Study:
     """Create or join the task's study; worker k samples with seed + k so workers do not repeat each other.
 
-    A fresh study first tries CatBoost's defaults (`first_trial` adds what the caller knows,
-    such as the learning rate CatBoost chose for the default baseline).
+    A fresh study holds CatBoost's defaults first, then the portfolio, then TPE samples.
+    `defaults` is the default baseline's validation: it enters as a finished trial (no fit
+    twice); without it the defaults are queued like the portfolio. `first_trial` adds what
+    the caller knows of the defaults, such as the learning rate CatBoost chose.
     """
     sampler = optuna.samplers.TPESampler(seed=params.seed + worker, n_startup_trials=params.tpe_startup_trials)
     pruner = (
@@ -570,16 +665,85 @@ def open_study(
         load_if_exists=True,
     )
     if not study.trials:
-        study.enqueue_trial(
-            _defaults_in(params.search_space, first_trial or {}),
-            user_attrs={"origin": "catboost defaults"},
-            skip_if_exists=True,
-        )
+        start = _defaults_in(params.search_space, first_trial or {})
+        if defaults is not None:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=start,
+                    distributions=_distributions(params.search_space, start),
+                    value=defaults.score,
+                    user_attrs={
+                        "origin": ORIGIN_DEFAULTS,
+                        "worker": worker,
+                        "best_iteration": defaults.best_iteration,
+                        "scores": defaults.scores,
+                        "decision": defaults.decision,
+                    },
+                )
+            )
+        else:
+            study.enqueue_trial(start, user_attrs={"origin": ORIGIN_DEFAULTS}, skip_if_exists=True)
+        for k, config in enumerate(params.portfolio):
+            study.enqueue_trial(
+                dict(config), user_attrs={"origin": f"{ORIGIN_PORTFOLIO} {k + 1}/{len(params.portfolio)}"}
+            )
     return study
 
 
-def objective_for(problem: Problem, params: TrainParams, primary_metric: str, worker: int, keep: dict | None = None):
-    """The trial function; `keep` receives the best validation (with its fold models) this process saw."""
+ORIGIN_DEFAULTS = "catboost defaults"
+ORIGIN_PORTFOLIO = "portfolio"
+
+
+def _distributions(space: dict[str, SearchDimension], values: dict[str, Any]) -> dict:
+    """The Optuna distributions of the dimensions named in `values` (for a trial added by hand)."""
+    out = {}
+    for name in values:
+        dim = space[name]
+        if dim.type == "int":
+            out[name] = optuna.distributions.IntDistribution(int(dim.low), int(dim.high), log=dim.log)
+        elif dim.type == "float":
+            out[name] = optuna.distributions.FloatDistribution(float(dim.low), float(dim.high), log=dim.log)
+        else:
+            out[name] = optuna.distributions.CategoricalDistribution(dim.choices)
+    return out
+
+
+@dataclass
+class Candidate:
+    """One trial's out-of-fold predictions, with its fold models, as a possible ensemble member."""
+
+    name: str
+    params: dict[str, Any]
+    validation: Validation
+
+
+class Candidates:
+    """The best validations this process saw, fold models included, at most `keep` of them."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.items: dict[int, Candidate] = {}
+
+    def add(self, number: int, candidate: Candidate) -> None:
+        self.items[number] = candidate
+        if len(self.items) > self.keep:
+            worst = min(self.items, key=lambda n: (self.items[n].validation.score, -n))
+            del self.items[worst]
+
+    def best_first(self) -> list[tuple[int, Candidate]]:
+        return sorted(self.items.items(), key=lambda kv: (-kv[1].validation.score, kv[0]))
+
+
+def objective_for(
+    problem: Problem,
+    params: TrainParams,
+    primary_metric: str,
+    worker: int,
+    candidates: Candidates | None = None,
+    deadline: float | None = None,
+    progress: Progress | None = None,
+):
+    """The trial function; `candidates` receives each finished trial's validation with its fold models."""
 
     def objective(trial: optuna.Trial) -> float:
         tuned = suggest(trial, params.search_space)
@@ -591,14 +755,16 @@ def objective_for(problem: Problem, params: TrainParams, primary_metric: str, wo
             params.max_iterations,
             primary_metric,
             trial=trial,
-            keep_models=keep is not None and params.final_model == "folds",
+            keep_models=candidates is not None and params.final_model == "folds",
+            deadline=deadline,
+            progress=progress,
         )
         trial.set_user_attr("best_iteration", result.best_iteration)
         trial.set_user_attr("scores", result.scores)
         if result.decision is not None:
             trial.set_user_attr("decision", result.decision)
-        if keep is not None and ("validation" not in keep or result.score > keep["validation"].score):
-            keep.update(number=trial.number, validation=result)
+        if candidates is not None:
+            candidates.add(trial.number, Candidate(f"trial-{trial.number:03d}", tuned, result))
         return result.score
 
     return objective
@@ -613,24 +779,71 @@ def run_trials(
     n_trials: int,
     timeout_s: float | None,
     worker: int = 0,
-    keep: dict | None = None,
+    candidates: Candidates | None = None,
+    progress: bool = False,
 ) -> str:
-    """Run trials until the study holds n_trials finished ones or the timeout passes; says which stopped it."""
+    """Run trials until the study holds n_trials finished ones or the time budget is spent; says which stopped it."""
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     start = time.perf_counter()
-    study.optimize(
-        objective_for(problem, params, primary_metric, worker, keep),
-        n_trials=n_trials,
-        timeout=timeout_s,
-        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
-        gc_after_trial=False,
-    )
+    deadline = time.monotonic() + timeout_s if timeout_s is not None else None
+    done_before = len(study.get_trials(deepcopy=False, states=finished))
+    out_of_budget: list[int] = []
+    with Progress(
+        f"tune {problem.task}",
+        max(0, n_trials - done_before),
+        "trials",
+        budget_s=timeout_s,
+        enabled=progress,
+    ) as bar:
+
+        def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            origin = trial.user_attrs.get("origin", "tpe")
+            took = (
+                duration((trial.datetime_complete - trial.datetime_start).total_seconds())
+                if trial.datetime_complete and trial.datetime_start
+                else "?"
+            )
+            if trial.state is optuna.trial.TrialState.COMPLETE:
+                outcome = f"{primary_metric} {trial.value:.4f}"
+            else:
+                outcome = trial.state.name.lower()
+            try:
+                best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+            except ValueError:
+                best = "no trial complete yet"
+            bar.update(1, note=f"trial {trial.number} ({origin}) {outcome} in {took}; {best}")
+
+        def stop_when_out_of_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if deadline is not None and time.monotonic() >= deadline:
+                out_of_budget.append(trial.number)
+                study.stop()
+
+        study.optimize(
+            _marking_budget(objective_for(problem, params, primary_metric, worker, candidates, deadline, bar)),
+            n_trials=n_trials,
+            timeout=timeout_s,
+            callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished), report, stop_when_out_of_budget],
+            gc_after_trial=False,
+        )
     done = len(study.get_trials(deepcopy=False, states=finished))
     if done >= n_trials:
         return "n_trials"
-    if timeout_s is not None and time.perf_counter() - start >= timeout_s:
-        return "timeout"
+    if out_of_budget or (timeout_s is not None and time.perf_counter() - start >= timeout_s):
+        return "time budget"
     return "n_trials"
+
+
+def _marking_budget(objective):
+    """The trial that the deadline cut short is recorded as pruned with the reason."""
+
+    def marked(trial: optuna.Trial) -> float:
+        try:
+            return objective(trial)
+        except TrialOutOfBudget:
+            trial.set_user_attr("stopped", "time budget")
+            raise
+
+    return marked
 
 
 @dataclass
@@ -646,6 +859,7 @@ class TuneResult:
     seconds: float
     study_name: str
     trials: pd.DataFrame = field(repr=False)
+    candidates: list[Candidate] = field(default_factory=list, repr=False)  # best first, with fold models
 
 
 def tune(
@@ -655,38 +869,56 @@ def tune(
     *,
     worker: int = 0,
     first_trial: dict[str, Any] | None = None,
+    defaults: Validation | None = None,
+    timeout_s: float | None = None,
+    progress: bool = False,
 ) -> TuneResult:
-    """Run (or continue) the task's study and return its best trial."""
+    """Run (or continue) the task's study within `timeout_s` seconds and return its best trials.
+
+    `defaults`: the default baseline's validation (tuned decision, fold models kept), the
+    study's first trial and an ensemble candidate.
+    """
     start = time.perf_counter()
-    study = open_study(problem, params, worker, first_trial=first_trial)
-    keep: dict = {}
+    study = open_study(problem, params, worker, first_trial=first_trial, defaults=defaults)
+    candidates = Candidates(params.ensemble_candidates)
+    first = study.trials[0] if study.trials else None
+    if (
+        defaults is not None
+        and first is not None
+        and first.state is optuna.trial.TrialState.COMPLETE
+        and first.user_attrs.get("origin") == ORIGIN_DEFAULTS
+        and first.value == defaults.score
+    ):  # this run added it: its fold models are the default baseline's
+        candidates.add(first.number, Candidate("catboost-defaults", dict(first.params), defaults))
     stopped_by = run_trials(
         study,
         problem,
         params,
         primary_metric,
         n_trials=params.n_trials,
-        timeout_s=params.timeout_s,
+        timeout_s=timeout_s,
         worker=worker,
-        keep=keep,
+        candidates=candidates,
+        progress=progress,
     )
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise InputError(
             problem=f"no tuning trial of {problem.task} completed",
-            fix="raise train.timeout_s or train.n_trials, or set train.pruning: false",
+            fix="raise train.budget (challenge_s or task_floor_s) or train.n_trials, or set train.pruning: false",
             task=problem.task,
         )
     # best value first; among equals the earlier trial, so the choice does not depend on ties
     best = sorted(complete, key=lambda t: (-t.value, t.number))[0]
     pruned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
     failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    if keep.get("number") == best.number:
-        validation = keep["validation"]
+    if best.number in candidates.items:
+        validation = candidates.items[best.number].validation
     elif params.final_model == "folds":  # the best trial ran in another worker (or an earlier run): fit its folds again
         validation = fit_and_validate(
             problem, params, dict(best.params), params.max_iterations, primary_metric, keep_models=True
         )
+        candidates.add(best.number, Candidate(f"trial-{best.number:03d}", dict(best.params), validation))
     else:
         validation = Validation(
             score=float(best.value),
@@ -706,7 +938,175 @@ def tune(
         seconds=time.perf_counter() - start,
         study_name=study.study_name,
         trials=trials_frame(study),
+        candidates=[c for _, c in candidates.best_first()],
     )
+
+
+# ---------------------------------------------------------------------------------------
+# the ensemble (Caruana et al., 2004: ensemble selection from libraries of models)
+
+TEXT_MODEL_PREFIX = "text_model~p~"  # features.py: the text model's out-of-fold class probabilities
+
+
+@dataclass
+class Member:
+    """A possible ensemble member: its out-of-fold scores and how it scores test rows.
+
+    kind `catboost`: a fold ensemble of CatBoost models; kind `features`: scores that are
+    feature columns already (the text model's out-of-fold probabilities on train, a model
+    fitted on all of train on test).
+    """
+
+    name: str
+    kind: str
+    oof: np.ndarray  # rows in problem.validation_rows order; classification: columns in `classes` order
+    model: FoldEnsemble | None = None
+    columns: list[str] | None = None
+    params: dict[str, Any] | None = None
+
+    def test_scores(self, problem: Problem, X: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
+        if self.model is not None:
+            score, have = self.model.predict(problem, X)
+            return score if have is None else _expand(score, have, classes)
+        return X[self.columns].to_numpy(dtype=np.float64)
+
+
+def catboost_member(name: str, validation: Validation, params: dict[str, Any] | None, model: FoldEnsemble) -> Member:
+    return Member(name, "catboost", validation.oof, model=model, params=params)
+
+
+def text_model_member(problem: Problem) -> Member | None:
+    """The text model as a member (classification with train.text_model): its columns, in class order."""
+    if problem.type is not TaskType.classification:
+        return None
+    classes = _align_classes(problem, None)
+    columns = [f"{TEXT_MODEL_PREFIX}{c}" for c in classes]
+    if not all(c in problem.X.columns for c in columns):
+        return None
+    oof = problem.X[columns].to_numpy(dtype=np.float64)[problem.validation_rows]
+    return Member("text-model", "features", oof, columns=columns)
+
+
+@dataclass
+class Ensemble:
+    """Members with weights (how often selection picked each), scored as one on validation."""
+
+    members: list[Member]
+    weights: np.ndarray
+    validation: Validation  # of the weighted mean, under the decision rule tuned on it
+    classes: np.ndarray | None
+    history: list[float] = field(default_factory=list)  # validation score after each selection round
+
+    def used(self) -> list[tuple[Member, float]]:
+        return [(m, float(w)) for m, w in zip(self.members, self.weights) if w > 0]
+
+    def predict(self, problem: Problem, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        total = None
+        for member, weight in self.used():
+            part = weight * member.test_scores(problem, X, self.classes)
+            total = part if total is None else total + part
+        return total, self.classes
+
+    @property
+    def tree_count(self) -> int:
+        return int(sum(m.model.tree_count for m, _ in self.used() if m.model is not None))
+
+    def catboost_members(self) -> list[Member]:
+        return [m for m, _ in self.used() if m.model is not None]
+
+    def save(self, folder: Path) -> dict:
+        """Each CatBoost member's models (<member>.cbm, or <member>.foldK.cbm) and the recipe in ensemble.json."""
+        recipe = []
+        for member, weight in self.used():
+            entry: dict[str, Any] = {"name": member.name, "kind": member.kind, "weight": round(weight, 6)}
+            if member.model is not None:
+                entry["files"] = [p.name for p in member.model.save(folder, member.name)]
+                entry["params"] = member.params or {}
+            else:
+                entry["columns"] = member.columns
+            recipe.append(entry)
+        out = {
+            "method": "greedy ensemble selection with replacement (Caruana et al. 2004) over out-of-fold predictions",
+            "members": recipe,
+            "score": "weighted mean of the members' probabilities",
+            "classes": None if self.classes is None else [str(c) for c in self.classes],
+            "decision": self.validation.decision,
+            "validation": {k: round(v, 6) for k, v in self.validation.scores.items()},
+            "history": [round(v, 6) for v in self.history],
+        }
+        write_json(folder / ENSEMBLE_FILE, out)
+        return out
+
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def predict_saved(folder: Path, problem: Problem, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Scores of a saved ensemble (data/models/<task>/): the members' weighted mean, its classes and decision."""
+    recipe = json.loads((Path(folder) / ENSEMBLE_FILE).read_text(encoding="utf-8"))
+    classes = None if recipe["classes"] is None else np.asarray(recipe["classes"], dtype=object)
+    total = None
+    for entry in recipe["members"]:
+        if entry["kind"] == "features":
+            part = X[entry["columns"]].to_numpy(dtype=np.float64)
+        else:
+            models = [CatBoost().load_model(str(Path(folder) / f)) for f in entry["files"]]
+            score, have = FoldEnsemble(models).predict(problem, X)
+            part = score if have is None else _expand(score, have, classes)
+        part = entry["weight"] * part
+        total = part if total is None else total + part
+    return total, classes, recipe["decision"]
+
+
+def _log_loss(problem: Problem, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None) -> float:
+    """Log loss of scores that may not sum to one (a class absent from a fold): renormalised first."""
+    from sklearn.metrics import log_loss
+
+    if problem.type is TaskType.matching:
+        return float(log_loss(truth.astype(int), np.clip(score, 1e-6, 1 - 1e-6), labels=[0, 1]))
+    p = np.clip(score, 1e-6, None)
+    p = p / p.sum(axis=1, keepdims=True)
+    return float(log_loss(truth.astype(str), p, labels=list(classes)))
+
+
+def select_ensemble(problem: Problem, primary_metric: str, members: list[Member], rounds: int) -> Ensemble:
+    """Greedy forward selection with replacement: start from the best single member, then add,
+    round after round, the member whose addition scores best; keep the best round.
+
+    The score is the primary metric under its tuned decision rule, ties broken by the log
+    loss. Round one is the best single member, so the ensemble never scores below any member
+    (the defaults among them) on validation.
+    """
+    if not members:
+        raise ValueError("an ensemble needs at least one candidate")
+    truth = problem.y[problem.validation_rows]
+    classes = _align_classes(problem, None) if problem.type is TaskType.classification else None
+
+    def quality(score: np.ndarray) -> tuple[tuple[float, float], dict[str, float], float | None, float]:
+        value, scores, decision = evaluate(problem, primary_metric, truth, score, classes, None)
+        return (round(value, 12), -round(_log_loss(problem, truth, score, classes), 12)), scores, decision, value
+
+    counts = np.zeros(len(members))
+    total = np.zeros_like(members[0].oof, dtype=np.float64)
+    best_round, history, weights_at = None, [], []
+    for r in range(max(1, rounds)):
+        picked = None
+        for j, member in enumerate(members):
+            q = quality((total + member.oof) / (r + 1))
+            if picked is None or q[0] > picked[1][0]:
+                picked = (j, q)
+        j, q = picked
+        counts[j] += 1
+        total = total + members[j].oof
+        history.append(q[3])
+        weights_at.append(counts / counts.sum())
+        if best_round is None or q[0] > best_round[1][0]:
+            best_round = (r, q)
+    r, (_, scores, decision, value) = best_round
+    weights = weights_at[r]
+    mean = sum(w * m.oof for w, m in zip(weights, members) if w > 0)
+    validation = Validation(score=value, scores=scores, best_iteration=0, decision=decision, oof=mean, classes=classes)
+    return Ensemble(members, weights, validation, classes, history)
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -727,6 +1127,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "worker": t.user_attrs.get("worker"),
             "best_iteration": t.user_attrs.get("best_iteration"),
             "decision": t.user_attrs.get("decision"),
+            "origin": t.user_attrs.get("origin", "tpe"),
+            "stopped": t.user_attrs.get("stopped"),
             "last_step": t.last_step,
         }
         for name in names:

@@ -32,7 +32,8 @@ TINY_CLIP = {"model": "mmtc-tiny-test", "pretrained": None}
 # The train stage in tests: the same tuning loop, two short trials per task.
 QUICK_TRAIN = {
     "n_trials": 2,
-    "timeout_s": 10,
+    "budget": {"challenge_s": 40, "task_floor_s": 4},
+    "ensemble_size": 5,
     "cv_folds": 2,
     "max_iterations": 40,
     "early_stopping_rounds": 10,

@@ -102,6 +102,11 @@ def test_changing_one_generator_reruns_that_task_only(built):
     assert {"demo@product_type", "ingest@product_type"} <= ran
 
 
+def budgets(repo: Path) -> dict[str, float]:
+    folder = repo / "data" / "train_budget"
+    return {p.stem: json.loads(p.read_text())["seconds"] for p in folder.glob("*.json")}
+
+
 def test_add_task_ingests_only_the_new_task(built, tmp_path):
     repo, _ = built
     new = tmp_path / "shop_items"
@@ -109,13 +114,21 @@ def test_add_task_ingests_only_the_new_task(built, tmp_path):
     (new / "items.csv").write_text((new / "items.csv").read_text().replace("img/nope.png", "img/a3.png"))
     (new / "task.yaml").write_text((new / "task.yaml").read_text().replace("missing_image", "shop_items"))
     (new / "expect.json").unlink()
+    before = budgets(repo)
     out = run(["mmtc", "add-task", str(new)], repo).stdout
     assert "shop_items: added" in out
     assert (repo / "contributions" / "shop_items.dvc").is_file()
     assert "shop_items" in tasks_of(repo)
     ran = stages_run(run(["dvc", "repro"], repo).stdout)
-    assert {s for s in ran if s.startswith("ingest@")} == {"ingest@shop_items"}
-    assert all(s.endswith("@shop_items") or "@" not in s for s in ran), ran
+    assert {s for s in ran if s.startswith(("ingest@", "embed@"))} == {"ingest@shop_items", "embed@shop_items"}
+    # the challenge's tuning budget is shared anew: a task retrains only when its share changed
+    after = budgets(repo)
+    changed = {task for task, seconds in before.items() if after[task] != seconds}
+    assert all(
+        s.endswith("@shop_items") or "@" not in s or (s.startswith("train@") and s.split("@")[1] in changed)
+        for s in ran
+    ), (ran, changed)
+    assert {f"train@{task}" for task in changed} <= ran
     # a new version of the contribution reruns that task again, and only it
     (new / "items.csv").write_text((new / "items.csv").read_text().replace("12.5", "13.5"))
     run(["mmtc", "add-task", str(new), "--replace"], repo)

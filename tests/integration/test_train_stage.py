@@ -27,7 +27,8 @@ def test_every_task_trains_with_its_baselines(trained):
     ran = stages_run(output)
     for task in tasks:
         assert f"train@{task}" in ran
-        assert (repo / "data" / "models" / task / "model.cbm").is_file()
+        assert (repo / "data" / "models" / task / "ensemble.json").is_file()
+        assert (repo / "data" / "train_budget" / f"{task}.json").is_file()
         metrics = json.loads((repo / "metrics" / "train" / f"{task}.json").read_text())
         assert metrics["tuning"]["complete"] >= 1
         for team in (

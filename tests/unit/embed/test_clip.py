@@ -81,6 +81,27 @@ def test_unavailable_weights_with_random_init_warn_loudly_and_are_recorded(tmp_p
     assert read_identity(path) == identity
 
 
+def test_given_unavailable_weights_and_a_random_init_model_then_that_model_is_used_and_named(tmp_path, no_network):
+    """The offline demo's case: ViT-B-32's weights cannot be had; the random init uses the smaller config."""
+    params = tiny_clip(
+        model="ViT-B-32",
+        pretrained="laion2b_s34b_b79k",
+        weights_dir=str(tmp_path / "empty"),
+        random_init_model=TINY,
+    )
+    with pytest.warns(RandomInitWarning):
+        identity = resolve_weights(params, memo_dir=tmp_path)
+    assert identity.model == TINY and identity.random_init and identity.embed_dim == 32
+    assert "ViT-B-32 / laion2b_s34b_b79k unavailable" in identity.label() and f"{TINY} in its place" in identity.label()
+    check_matches_params(identity, params)  # weights.json of the substitute matches the params that asked for it
+    assert load_encoder(identity, params).dims == 32
+    with pytest.raises(InputError):
+        check_matches_params(identity, params.model_copy(update={"random_init_model": None}))
+    # asked on purpose (pretrained: null), the random init stays the model asked for
+    on_purpose = resolve_weights(tiny_clip(model="mmtc-cpu-small", random_init_model=TINY), memo_dir=tmp_path)
+    assert on_purpose.model == "mmtc-cpu-small"
+
+
 def test_uncached_tag_offline_fails_with_the_fix_and_never_touches_the_network(tmp_path, no_network):
     params = tiny_clip(
         model="ViT-B-32",

@@ -6,7 +6,9 @@ import pytest
 
 QUICK_TRAIN = {
     "n_trials": 3,
-    "timeout_s": None,
+    "portfolio": [{"depth": 4, "l2_leaf_reg": 4.56, "learning_rate": 0.15, "auto_class_weights": "None"}],
+    "ensemble_candidates": 3,
+    "ensemble_size": 5,
     "max_iterations": 40,
     "early_stopping_rounds": 10,
     "default_iterations": 30,

@@ -169,3 +169,48 @@ def test_pair_groups_are_connected_components(tmp_path):
     pairs = release.tables["train_pairs"]
     for key in ("left_id", "right_id"):
         assert (pd.DataFrame({"k": pairs[key], "g": groups}).groupby("k")["g"].nunique() == 1).all()
+
+
+def test_matching_features_a_strong_matcher_uses(tmp_path, small):
+    """Word and whole-record TF-IDF cosines, rare-token overlap, numbers as ratios, years as differences."""
+    public, emb = matching_release(tmp_path)
+    pairs = pq.read_table(public / "train_pairs.parquet").to_pandas()
+    left = pq.read_table(public / "left.parquet").to_pandas()
+    right = pq.read_table(public / "right.parquet").to_pandas()
+    # years are compared where records carry them (here: every record, as model years)
+    left["title"] = left["title"] + [f" {2000 + i % 9}" for i in range(len(left))]
+    right["title"] = right["title"] + [f" {2000 + i % 9}" for i in range(len(right))]
+    titles = [
+        ("Lumina Zephyrine kettle", "lumina kettle zephyrine steel"),
+        ("Lumina Echo kettle 1999 650 W", "lumina echo kettle (2001) 600W"),
+    ]
+    for k, (a, b) in enumerate(titles):
+        left.loc[left["id"] == pairs.iloc[k]["left_id"], "title"] = a
+        right.loc[right["id"] == pairs.iloc[k]["right_id"], "title"] = b
+    left.to_parquet(public / "left.parquet", index=False)
+    right.to_parquet(public / "right.parquet", index=False)
+    release = load_release(public)
+    fs = build_features(release, load_embeddings(emb, release), small)
+    for name in ("title~tfidf_word_cos", "record~tfidf_cos", "record~tfidf_word_cos", "title~idf_jaccard"):
+        assert fs.train[name].between(0, 1 + 1e-9).all(), name
+    assert {f.uses for f in fs.features if f.name == "record~tfidf_cos"} == {frozenset({Role.text, Role.categorical})}
+    # every token of the left title is on the right; the right's rarest ('steel', seen once) is not on the left
+    assert fs.train.loc[0, "title~rare_left_in_right"] == 1.0
+    assert fs.train.loc[0, "title~rare_right_in_left"] == pytest.approx(2 / 3)
+    # 650 W vs 600W, 1999 vs 2001: close numbers, two years apart
+    assert 0.9 < fs.train.loc[1, "title~numbers_ratio"] < 1.0
+    assert fs.train.loc[1, "title~year_absdiff"] == 2.0
+    assert fs.train["price~ratio"].between(0, 1).all()
+
+
+def test_the_text_model_is_fast_and_out_of_fold(tmp_path, small):
+    """Its train probabilities come from models that did not see the row (cross-fitting)."""
+    from tasks.train.features import text_model_probabilities
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b"] * 100, dtype=object)
+    texts = [f"{'alpha' if c == 'a' else 'beta'} {rng.integers(1000)}" for c in y]
+    oof, proba, classes = text_model_probabilities(texts, y, ["alpha 5", "beta 7"], seed=1)
+    assert classes == ["a", "b"] and oof.shape == (200, 2) and proba.shape == (2, 2)
+    assert (oof.argmax(axis=1) == (y == "b")).mean() > 0.95
+    assert proba[0, 0] > 0.5 and proba[1, 1] > 0.5

@@ -129,3 +129,50 @@ def test_matching_tuning_tunes_a_threshold(tmp_path, quick):
     result = tune(problem, quick, "f1")
     assert result.validation.decision is not None and 0 < result.validation.decision < 1
     assert result.best_value > 0.5
+
+
+def test_ensemble_selection_starts_from_the_best_member_and_never_scores_below_it(tmp_path, quick):
+    from tasks.train.tune import Member, select_ensemble
+
+    matching_release(tmp_path)
+    _, problem = prepare("toy_pairs", tmp_path / "public", tmp_path / "embeddings", quick)
+    rng = np.random.default_rng(0)
+    truth = problem.y[problem.validation_rows]
+    good = np.clip(truth * 0.6 + rng.normal(0.2, 0.25, len(truth)), 0, 1)
+    other = np.clip(truth * 0.6 + rng.normal(0.2, 0.25, len(truth)), 0, 1)  # as good, independent errors
+    noise = rng.random(len(truth))
+    members = [Member("noise", "features", noise), Member("good", "features", good), Member("other", "features", other)]
+    ensemble = select_ensemble(problem, "f1", members, rounds=10)
+    singles = [select_ensemble(problem, "f1", [m], 1).validation.score for m in members]
+    assert ensemble.validation.score >= max(singles)
+    assert ensemble.history[0] == pytest.approx(max(singles))  # round one: the best single member
+    assert ensemble.weights.sum() == pytest.approx(1.0)
+    assert ensemble.weights[0] < max(ensemble.weights)  # the noise is not what it leans on
+
+
+def test_a_portfolio_outside_the_search_space_is_refused(quick):
+    from pydantic import ValidationError
+
+    from tasks.core.params import TrainParams
+
+    data = quick.model_dump()
+    data["portfolio"] = [{"depth": 12}]
+    with pytest.raises(ValidationError, match="portfolio"):
+        TrainParams.model_validate(data)
+    data["portfolio"] = [{"border_count": 64}]
+    with pytest.raises(ValidationError, match="not a dimension"):
+        TrainParams.model_validate(data)
+
+
+def test_the_time_budget_stops_a_trial_inside_catboost(tmp_path, quick):
+    classification_release(tmp_path)
+    slow = quick.model_copy(update={"max_iterations": 5000, "early_stopping_rounds": 5000, "n_trials": 5})
+    from tasks.train.tune import fit_and_validate, with_tuned_decision
+
+    _, problem = prepare("toy_items", tmp_path / "public", tmp_path / "embeddings", slow)
+    defaults = fit_and_validate(problem, slow, {}, 30, "macro_f1", early_stopping=False, keep_models=True)
+    result = tune(problem, slow, "macro_f1", defaults=with_tuned_decision(problem, "macro_f1", defaults), timeout_s=1.5)
+    assert result.stopped_by == "time budget" and result.seconds < 60
+    assert "time budget" in set(result.trials["stopped"].dropna())
+    assert result.trials.loc[0, "origin"] == "catboost defaults" and result.trials.loc[0, "state"] == "COMPLETE"
+    assert result.candidates[0].name == "catboost-defaults"  # its fold models are the default baseline's, kept
