@@ -7,12 +7,14 @@ here too, printed with its fix, and turned into exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks.core.clock import utc_now
 from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import write_json
 from tasks.core.params import load_params
@@ -170,7 +172,8 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
 
 @command(
     "submit",
-    "check a team's predictions against the public release and record them (accepted or rejected)",
+    "check a team's predictions against the public release and the phases, and record them (accepted or rejected); "
+    "MMTC_NOW fixes the time",
     _submit_args,
 )
 def cmd_submit(a: argparse.Namespace) -> int:
@@ -186,9 +189,46 @@ def cmd_submit(a: argparse.Namespace) -> int:
         params=params.submit,
         name=a.name,
         description=a.description,
+        now=utc_now(),
+        phases=params.challenge.schedule(),
+        closed=params.challenge.closed,
     )
     print(result.summary(), file=sys.stdout if result.accepted else sys.stderr)
     return 0 if result.accepted else 2
+
+
+def _select_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--team", required=True, help="the team's name")
+    p.add_argument(
+        "submission_ids",
+        nargs="*",
+        metavar="SUBMISSION_ID",
+        help="accepted submissions of the team (none: withdraw the selection, the policy's pick counts)",
+    )
+    _paths(p, "submissions")
+
+
+@command(
+    "select",
+    "mark up to leaderboard.final_selections submissions of a team as final (before the close; last call wins); "
+    "MMTC_NOW fixes the time",
+    _select_args,
+)
+def cmd_select(a: argparse.Namespace) -> int:
+    from tasks.submissions.selection import select_finals
+
+    params = load_params(a.params)
+    record = select_finals(
+        a.submissions,
+        a.team,
+        a.submission_ids,
+        challenge=params.challenge,
+        max_selections=params.leaderboard.final_selections,
+        now=utc_now(),
+    )
+    chosen = ", ".join(record.submission_ids) or "none (the policy's pick counts)"
+    print(f"{record.team}: final selection version {record.version} at {record.selected_at}: {chosen}")
+    return 0
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -210,32 +250,39 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
-    _paths(p, "results")
+    _paths(p, "results", "submissions")
     p.add_argument("--out", type=Path, default=LEADERBOARD_ROOT)
     p.add_argument("--quiet", action="store_true", help="do not print the board")
 
 
 @command(
     "leaderboard",
-    "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*",
+    "rank teams per track (final selections once closed), snapshot the board when it changed, write "
+    "leaderboard/latest.*; MMTC_NOW fixes the time that decides the phase",
     _leaderboard_args,
 )
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from tasks.board.render import build_view, render_terminal, write_latest
-    from tasks.board.snapshots import code_identity, snapshot_time, update_leaderboard, weights_identity
+    from tasks.board.snapshots import code_identity, schedule_of, snapshot_time, update_leaderboard, weights_identity
+    from tasks.core.clock import NOW_ENV, challenge_state
+    from tasks.submissions.selection import read_final_picks
 
     params = load_params(a.params)
     board_params = params.leaderboard
+    now = utc_now() if os.environ.get(NOW_ENV) else snapshot_time()
+    state = challenge_state(params.challenge, now)
     result = update_leaderboard(
         a.results,
         a.out,
         board_params,
         challenge_name=params.challenge.name,
-        closed=params.challenge.closed,
-        now=snapshot_time(),
+        closed=state.closed,
+        now=now,
         code=code_identity(Path.cwd()),
         weights=weights_identity(Path.cwd()),
         params_used={"challenge": params.challenge.model_dump(), "leaderboard": board_params.model_dump()},
+        schedule=schedule_of(state, params.challenge.schedule()),
+        final_picks=read_final_picks(a.submissions),
     )
     result.files = write_latest(result, a.out)
     if not a.quiet:
@@ -266,6 +313,7 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
         params.submit,
         params.demo_teams,
         params.challenge.opens_at,
+        phases=params.challenge.schedule(),
     )
     for r in results:
         print(r.summary().splitlines()[0])

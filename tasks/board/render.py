@@ -105,6 +105,7 @@ class View:
     diff: dict
     provenance: dict
     history: list[str]
+    schedule: dict | None = None  # the phase as of the snapshot: {state, phase, ends, phases: [{name, start, end}]}
 
 
 def build_view(result: LeaderboardResult) -> View:
@@ -210,6 +211,7 @@ def build_view(result: LeaderboardResult) -> View:
         diff=diff,
         provenance=p,
         history=[s.name for s in result.history],
+        schedule=p.get("schedule"),
     )
 
 
@@ -352,6 +354,8 @@ def render_terminal(view: View, console=None) -> None:
     console = console or Console()
     state = "closed: final ranks follow the private scores" if view.closed else "open: public scores only"
     console.print(Text(f"{view.title} · snapshot {view.snapshot} · {state}", style="bold"))
+    if view.schedule:
+        console.print(Text(f"schedule: {view.schedule['state']}"))
     for track in view.tracks:
         table = Table(title=Text(f"track {track['name']}"), title_justify="left")
         table.add_column("rank", justify="right")
