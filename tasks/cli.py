@@ -26,6 +26,7 @@ from tasks.core.schema import (
     MODELS_ROOT,
     PRIVATE_ROOT,
     PUBLIC_ROOT,
+    REJECTED_DIR,
     RESULTS_ROOT,
     SUBMISSIONS_ROOT,
     TRAIN_BUDGET_ROOT,
@@ -195,6 +196,58 @@ def cmd_submit(a: argparse.Namespace) -> int:
     )
     print(result.summary(), file=sys.stdout if result.accepted else sys.stderr)
     return 0 if result.accepted else 2
+
+
+def _intake_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inbox", type=Path, help="default: nightly.inbox")
+    _paths(p, "submissions", "public")
+    p.add_argument("--no-version", action="store_true", help="do not `dvc add` what was taken in (nightly.version)")
+    p.add_argument("--commit", action="store_true", help="git-commit the submissions' pointers (also nightly.commit)")
+    p.add_argument("--push", action="store_true", help="dvc push the submissions (also nightly.push)")
+    p.add_argument("--report", type=Path, help="write the outcome of every upload to this JSON file")
+
+
+@command(
+    "intake",
+    "submit every upload waiting in the inbox (<inbox>/<team>/<upload>), each recorded before it leaves; "
+    "version them with DVC (and git); MMTC_NOW fixes the time",
+    _intake_args,
+)
+def cmd_intake(a: argparse.Namespace) -> int:
+    from tasks.submissions.intake import folders_to_version, take_in, version_folders
+    from tasks.submissions.validate import load_contracts
+
+    params = load_params(a.params)
+    now = utc_now()
+    demo_teams = sorted(params.demo_teams.teams)
+    report = take_in(
+        a.inbox or Path(params.nightly.inbox),
+        a.submissions,
+        contracts=load_contracts(a.public, params.challenge.tasks),
+        params=params.submit,
+        now=now,
+        phases=params.challenge.schedule(),
+        closed=params.challenge.closed,
+        reserved_teams=demo_teams,
+    )
+    print(report.summary())
+    outcome = report.as_dict()
+    if params.nightly.version and not a.no_version:
+        folders = folders_to_version(
+            a.submissions, report.changed, outputs=demo_teams + [f"{REJECTED_DIR}/{t}" for t in demo_teams]
+        )
+        outcome["versioned"] = version_folders(
+            Path.cwd(),
+            folders,
+            f"Intake {now:%Y-%m-%dT%H:%M:%SZ}: {len(report.of('accepted'))} accepted, "
+            f"{len(report.of('rejected'))} rejected",
+            commit=a.commit or params.nightly.commit,
+            push=a.push or params.nightly.push,
+        )
+        print(f"versioned: {outcome['versioned']}")
+    if a.report:
+        write_json(a.report, outcome)
+    return 0
 
 
 def _select_args(p: argparse.ArgumentParser) -> None:

@@ -143,8 +143,11 @@ class NightlyParams(Strict):
     cron: str
     timezone: str = Field(description="IANA name, e.g. UTC or Europe/Paris")
     inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
-    commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
-    push: bool = Field(description="dvc push after the commit")
+    version: bool = Field(
+        True, description="`dvc add` every submissions folder the intake changed (files enter DVC's cache)"
+    )
+    commit: bool = Field(description="git-commit the submissions' pointers at intake, and dvc.lock after the run")
+    push: bool = Field(description="dvc push after each commit")
 
 
 class ClipParams(Strict):

@@ -228,7 +228,10 @@ def _take(
         files, rows, errors = _stage_and_check(entries, stage, contracts, params.max_file_mb)
         if refusals:
             errors = refusals + errors
-        digest = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in sorted(files.items())).encode()).hexdigest()
+        listing = "".join(f"{n}\0{h}\n" for n, h in sorted(files.items()))
+        if folder_team != team:  # teams sharing the _invalid-team folder keep their own ids
+            listing = f"team\0{team}\n{listing}"
+        digest = hashlib.sha256(listing.encode()).hexdigest()
         record = SubmissionRecord(
             team=team,
             name=name,
