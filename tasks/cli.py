@@ -292,11 +292,13 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     "evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args
 )
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from tasks.scoring.evaluate import evaluate
+    from tasks.scoring.evaluate import evaluate, unreleased_tasks
 
     params = load_params(a.params)
     report = evaluate(a.submissions, a.public, a.private, params.challenge.tasks, a.results, params.evaluate)
     print(f"evaluate: {report.summary()}")
+    for task, why in unreleased_tasks(a.public, a.private, params.challenge.tasks).items():
+        print(f"  task {task} not scored: {why}")
     for item in report.invalid:
         print(f"  not scored: {item['submission']}: {item['problem']}")
     return 0
@@ -356,7 +358,7 @@ def _demo_teams_args(p: argparse.ArgumentParser) -> None:
 )
 def cmd_demo_teams(a: argparse.Namespace) -> int:
     from tasks.demo.teams import generate_demo_teams
-    from tasks.submissions.validate import load_contracts
+    from tasks.submissions.validate import load_contracts, unreleased
 
     params = load_params(a.params)
     results = generate_demo_teams(
@@ -370,6 +372,8 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
     )
     for r in results:
         print(r.summary().splitlines()[0])
+    for task, why in unreleased(a.public, params.challenge.tasks).items():
+        print(f"  task {task} left out: {why}")
     return 0
 
 
