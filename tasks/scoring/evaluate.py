@@ -599,6 +599,12 @@ def pair_groups(test_pairs: Path) -> pa.Table:
     )
 
 
+GROUPS_SQL = (
+    "SELECT split, grp, CAST(label AS VARCHAR) AS truth, CAST(count(*) AS INTEGER) AS n "
+    "FROM hidden_labels GROUP BY ALL ORDER BY split, grp, truth"
+)
+
+
 def groups_table(infos: dict[str, TaskInfo], params: EvaluateParams) -> pa.Table:
     """Every task's resampling groups and their true classes: (task, split, grp, truth, n)."""
     con = connect(params)
@@ -606,10 +612,7 @@ def groups_table(infos: dict[str, TaskInfo], params: EvaluateParams) -> pa.Table
     try:
         for task, info in infos.items():
             _load_hidden_labels(con, info)
-            t = con.sql(
-                "SELECT split, grp, CAST(label AS VARCHAR) AS truth, CAST(count(*) AS INTEGER) AS n "
-                "FROM hidden_labels GROUP BY ALL ORDER BY split, grp, truth"
-            ).to_arrow_table()
+            t = con.sql(GROUPS_SQL).to_arrow_table()
             out.append(
                 pa.table(
                     {"task": pa.array([task] * t.num_rows, pa.string())} | {c: t.column(c) for c in t.column_names}
