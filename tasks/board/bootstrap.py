@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.board.ranking import TaskMeta
 from tasks.core.metrics import METRICS
@@ -69,71 +70,101 @@ def plan_table(groups: np.ndarray, reps: int, seed: int, task: str, split: str) 
     )
 
 
-CLASSIFICATION_SQL = """
-WITH sup AS (
-    SELECT p.rep, g.truth AS class, sum(p.w * g.n) AS n
-    FROM plan AS p JOIN grp_truth AS g ON g.grp = p.grp
-    GROUP BY ALL
-),
-moved AS (                                    -- wrong and missed rows, weighted by the plan
-    SELECT c.team, p.rep, c.truth, c.pred, sum(p.w * c.n) AS n
-    FROM entry_counts AS c JOIN plan AS p ON p.grp = c.grp
-    GROUP BY ALL
-),
-fn AS (SELECT team, rep, truth AS class, sum(n) AS n FROM moved GROUP BY ALL),
-fp AS (SELECT team, rep, pred AS class, sum(n) AS n FROM moved WHERE pred IS NOT NULL GROUP BY ALL),
-classes AS (
-    SELECT t.team, s.rep, s.class FROM entrants AS t CROSS JOIN sup AS s
-    UNION
-    SELECT team, rep, class FROM fp
-),
-class_counts AS (
-    SELECT c.team, c.rep, c.class,
-           coalesce(s.n, 0) - coalesce(f.n, 0) AS tp, coalesce(q.n, 0) AS fp, coalesce(f.n, 0) AS fn
-    FROM classes AS c
-    LEFT JOIN sup AS s ON s.rep = c.rep AND s.class = c.class
-    LEFT JOIN fn AS f ON f.team = c.team AND f.rep = c.rep AND f.class = c.class
-    LEFT JOIN fp AS q ON q.team = c.team AND q.rep = c.rep AND q.class = c.class
-)
-SELECT team, rep, CAST(({metric}) AS DOUBLE) AS value FROM class_counts GROUP BY team, rep
-"""
+def plan_matrix(n_groups: int, reps: int, seed: int, task: str, split: str) -> np.ndarray:
+    """The plan as a reps x n_groups matrix of draw counts (float64: exact for counts, and BLAS-ready)."""
+    idx = resample_indices(n_groups, reps, seed, task, split)
+    flat = (idx + np.arange(reps, dtype=np.int64)[:, None] * n_groups).ravel()
+    return np.bincount(flat, minlength=reps * n_groups).reshape(reps, n_groups).astype(np.float64)
 
-MATCHING_SQL = """
-WITH sup AS (
-    SELECT p.rep, sum(p.w * g.n) FILTER (WHERE g.truth = '1') AS pos
-    FROM plan AS p JOIN grp_truth AS g ON g.grp = p.grp
-    GROUP BY ALL
-),
-found AS (                                    -- predicted matches, weighted by the plan
-    SELECT c.team, p.rep,
-           sum(p.w * c.n) FILTER (WHERE c.truth = '1') AS tp,
-           sum(p.w * c.n) FILTER (WHERE c.truth = '0') AS fp
-    FROM entry_counts AS c JOIN plan AS p ON p.grp = c.grp
-    GROUP BY ALL
-),
-class_counts AS (
-    SELECT t.team, s.rep, coalesce(f.tp, 0) AS tp, coalesce(f.fp, 0) AS fp,
-           coalesce(s.pos, 0) - coalesce(f.tp, 0) AS fn
-    FROM entrants AS t CROSS JOIN sup AS s
-    LEFT JOIN found AS f ON f.team = t.team AND f.rep = s.rep
+
+TEAM_CHUNK = 256  # teams resampled at once: bounds the memory of the resampled counts
+
+
+def resampled_counts(
+    task_type: TaskType, plan: np.ndarray, grp_ids: np.ndarray, grp_truth: pa.Table, team_counts: pa.Table, n_teams: int
+):
+    """Per team and resample, the confusion counts of every class: the plan applied to the
+    per-group counts (a product of the plan matrix with each count matrix, so the cost does not
+    grow with the rows of the submissions). Yields tables (team, rep, tp, fp, fn), one row per
+    class with any count, the rows the registry's SQL aggregates; team is a position in 0..n_teams-1."""
+    n_groups, reps = len(grp_ids), plan.shape[0]
+    truth_values = pa.concat_arrays(
+        [grp_truth.column("truth").combine_chunks(), team_counts.column("truth").combine_chunks().cast(pa.string())]
+    )
+    preds = team_counts.column("pred").combine_chunks().cast(pa.string())
+    classes = pc.unique(pa.concat_arrays([truth_values, preds.drop_null()])).sort()
+    k = len(classes)
+
+    def codes(values: pa.Array) -> np.ndarray:
+        return pc.fill_null(pc.index_in(values, value_set=classes), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    g_pos = np.searchsorted(grp_ids, grp_truth.column("grp").to_numpy())
+    g_code = codes(grp_truth.column("truth").combine_chunks())
+    support = np.bincount(g_pos * k + g_code, weights=grp_truth.column("n").to_numpy(), minlength=n_groups * k)
+    s = plan @ support.reshape(n_groups, k)  # reps x classes: true rows per class in each resample
+    c_grp = np.searchsorted(grp_ids, team_counts.column("grp").to_numpy())
+    c_team = team_counts.column("team").to_numpy().astype(np.int64)
+    c_truth = codes(team_counts.column("truth").combine_chunks().cast(pa.string()))
+    c_pred = codes(preds)
+    c_n = team_counts.column("n").to_numpy().astype(np.float64)
+    matching = TaskType(task_type) is TaskType.matching
+    names = classes.to_pylist()
+    positive = names.index("1") if matching and "1" in names else -1  # -1: no true match anywhere
+    for lo in range(0, n_teams, TEAM_CHUNK):
+        width = min(TEAM_CHUNK, n_teams - lo)
+        inside = (c_team >= lo) & (c_team < lo + width)
+        g, t, n = c_grp[inside], c_team[inside] - lo, c_n[inside]
+        if matching:  # one class, a match: the rows are predicted matches, true (tp) or not (fp)
+            hit = c_truth[inside] == positive
+            x_tp = np.bincount(g[hit] * width + t[hit], weights=n[hit], minlength=n_groups * width)
+            x_fp = np.bincount(g[~hit] * width + t[~hit], weights=n[~hit], minlength=n_groups * width)
+            tp = plan @ x_tp.reshape(n_groups, width)
+            fp = plan @ x_fp.reshape(n_groups, width)
+            fn = s[:, positive][:, None] - tp if positive >= 0 else np.zeros_like(tp)
+            rep, team = np.indices((reps, width))
+            yield _long(team.ravel() + lo, rep.ravel(), tp.ravel(), fp.ravel(), fn.ravel())
+            continue
+        # classification: wrong and missed rows move a count from tp to fn of the true class,
+        # and (when predicted) to fp of the predicted class
+        size = n_groups * width * k
+        moved_truth = np.bincount((g * width + t) * k + c_truth[inside], weights=n, minlength=size)
+        has = c_pred[inside] >= 0
+        moved_pred = np.bincount((g[has] * width + t[has]) * k + c_pred[inside][has], weights=n[has], minlength=size)
+        fn = (plan @ moved_truth.reshape(n_groups, width * k)).reshape(reps, width, k)
+        fp = (plan @ moved_pred.reshape(n_groups, width * k)).reshape(reps, width, k)
+        tp = s[:, None, :] - fn
+        keep = (tp + fp + fn) > 0
+        rep, team, _ = np.nonzero(keep)
+        yield _long(team + lo, rep, tp[keep], fp[keep], fn[keep])
+
+
+def _long(team, rep, tp, fp, fn) -> pa.Table:
+    return pa.table(
+        {
+            "team": pa.array(np.asarray(team, np.int32)),
+            "rep": pa.array(np.asarray(rep, np.int32)),
+            "tp": pa.array(np.rint(tp).astype(np.int64)),
+            "fp": pa.array(np.rint(fp).astype(np.int64)),
+            "fn": pa.array(np.rint(fn).astype(np.int64)),
+        }
+    )
+
+
+TRACK_REPS_SQL = """
+WITH track_sums AS (
+    SELECT track, team, split, rep, sum(value) AS total FROM replicates GROUP BY ALL
 )
-SELECT team, rep, CAST(({metric}) AS DOUBLE) AS value FROM class_counts GROUP BY team, rep
+SELECT e.track, e.team, e.baseline, e.rank, s.split, CAST(r.rep AS INTEGER) AS rep,
+       coalesce(t.total, 0) / k.n_tasks AS mean   -- a team's track mean per resample (a missing task: 0)
+FROM entrants AS e
+JOIN track_size AS k ON k.track = e.track
+CROSS JOIN splits AS s
+CROSS JOIN (SELECT range AS rep FROM range({reps})) AS r
+LEFT JOIN track_sums AS t ON t.track = e.track AND t.team = e.team AND t.split = s.split AND t.rep = r.rep
 """
 
 SUMMARY_SQL = """
-WITH track_sums AS (
-    SELECT track, team, split, rep, sum(value) AS total FROM replicates GROUP BY ALL
-),
-track_reps AS (                               -- a team's track mean per resample (a missing task: 0)
-    SELECT e.track, e.team, e.baseline, e.rank, s.split, r.rep,
-           coalesce(t.total, 0) / k.n_tasks AS mean
-    FROM entrants AS e
-    JOIN track_size AS k ON k.track = e.track
-    CROSS JOIN splits AS s
-    CROSS JOIN (SELECT range AS rep FROM range({reps})) AS r
-    LEFT JOIN track_sums AS t ON t.track = e.track AND t.team = e.team AND t.split = s.split AND t.rep = r.rep
-),
-ranked AS (
+WITH ranked AS (
     SELECT *, rank() OVER (PARTITION BY track, split, rep ORDER BY round(mean, 12) DESC) AS rep_rank
     FROM track_reps WHERE rank IS NOT NULL
 )
@@ -148,9 +179,12 @@ FROM ranked GROUP BY ALL
 UNION ALL
 SELECT 'task', track, team, task, split, quantile_cont(value, {lo}), quantile_cont(value, {hi}), NULL, NULL
 FROM replicates GROUP BY ALL
-UNION ALL
-SELECT 'gap', a.track, a.team, NULL, 'gap', quantile_cont(a.mean - b.mean, {lo}), quantile_cont(a.mean - b.mean, {hi}),
-       NULL, NULL
+"""
+
+GAP_SQL = """
+SELECT 'gap' AS level, a.track, a.team, CAST(NULL AS VARCHAR) AS task, 'gap' AS split,
+       quantile_cont(a.mean - b.mean, {lo}) AS lo, quantile_cont(a.mean - b.mean, {hi}) AS hi,
+       CAST(NULL AS INTEGER) AS rank_lo, CAST(NULL AS INTEGER) AS rank_hi
 FROM track_reps AS a JOIN track_reps AS b
   ON b.track = a.track AND b.team = a.team AND b.rep = a.rep AND a.split = 'public' AND b.split = 'private'
 GROUP BY ALL
@@ -163,20 +197,11 @@ GROUP BY ALL
 """
 
 PAIRS_SQL = """
-WITH track_sums AS (
-    SELECT track, team, split, rep, sum(value) AS total FROM replicates WHERE split = '{split}' GROUP BY ALL
-),
-means AS (
-    SELECT e.track, e.team, e.rank, r.rep, coalesce(t.total, 0) / k.n_tasks AS mean
-    FROM entrants AS e
-    JOIN track_size AS k ON k.track = e.track
-    CROSS JOIN (SELECT range AS rep FROM range({reps})) AS r
-    LEFT JOIN track_sums AS t ON t.track = e.track AND t.team = e.team AND t.rep = r.rep
-    WHERE e.rank IS NOT NULL
-),
-diffs AS (                                    -- each ranked team minus the next one, per resample
+WITH diffs AS (                               -- each ranked team minus the next one, per resample
     SELECT a.track, a.team AS upper, b.team AS lower, a.rank, a.mean - b.mean AS diff
-    FROM means AS a JOIN means AS b ON b.track = a.track AND b.rank = a.rank + 1 AND b.rep = a.rep
+    FROM track_reps AS a JOIN track_reps AS b
+      ON b.track = a.track AND b.rank = a.rank + 1 AND b.rep = a.rep AND b.split = a.split
+    WHERE a.split = '{split}'
 )
 SELECT track, upper, lower, rank, quantile_cont(diff, {lo}) AS lo, quantile_cont(diff, {hi}) AS hi,
        quantile_cont(diff, {lo}) > {eps} AS separated
@@ -234,32 +259,42 @@ def bootstrap(
             metric = METRICS[t.metric]
             if metric.sql is None:
                 continue
-            sql = (CLASSIFICATION_SQL if TaskType(t.task_type) is TaskType.classification else MATCHING_SQL).format(
-                metric=metric.sql
-            )
             entrants = con.execute(
                 "SELECT DISTINCT team FROM all_entries WHERE task = ? ORDER BY team", [t.task]
-            ).to_arrow_table()
-            if entrants.num_rows == 0:
+            ).fetchall()
+            teams = [row[0] for row in entrants]
+            if not teams:
                 continue
-            con.register("entrants", entrants)
+            con.register(
+                "entrants",
+                pa.table({"team": pa.array(teams, pa.string()), "pos": pa.array(range(len(teams)), pa.int32())}),
+            )
             for split in splits:
-                grp_truth = con.execute(
-                    "SELECT grp, truth, n FROM all_groups WHERE task = ? AND split = ?", [t.task, split]
+                grp_truth = con.sql(
+                    f"SELECT grp, truth, n FROM all_groups WHERE task = {_lit(t.task)} AND split = {_lit(split)}"
                 ).to_arrow_table()
                 grp_ids = np.unique(np.asarray(grp_truth.column("grp").to_numpy(), dtype=np.int64))
                 if len(grp_ids) == 0:
                     continue
-                con.register("grp_truth", grp_truth)
-                con.register("plan", plan_table(grp_ids, reps, seed, t.task, split))
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE entry_counts AS "
-                    "SELECT e.team, c.grp, c.truth, c.pred, c.n FROM all_entries AS e "
-                    "JOIN all_counts AS c ON c.file_sha256 = e.file_sha256 AND c.task = e.task "
-                    "WHERE e.task = ? AND c.split = ?",
-                    [t.task, split],
-                )
-                values = con.sql(sql).to_arrow_table()
+                team_counts = con.sql(
+                    "SELECT e.pos AS team, c.grp, c.truth, c.pred, c.n FROM all_entries AS a "
+                    "JOIN entrants AS e ON e.team = a.team "
+                    "JOIN all_counts AS c ON c.file_sha256 = a.file_sha256 AND c.task = a.task "
+                    f"WHERE a.task = {_lit(t.task)} AND c.split = {_lit(split)}"
+                ).to_arrow_table()
+                plan = plan_matrix(len(grp_ids), reps, seed, t.task, split)
+                parts = []
+                for chunk in resampled_counts(TaskType(t.task_type), plan, grp_ids, grp_truth, team_counts, len(teams)):
+                    con.register("class_counts", chunk)
+                    parts.append(
+                        con.sql(
+                            f"SELECT team, rep, CAST(({metric.sql}) AS DOUBLE) AS value FROM class_counts GROUP BY team, rep"
+                        ).to_arrow_table()
+                    )
+                    con.unregister("class_counts")
+                values = pa.concat_tables(parts)
+                names = pa.array(teams, pa.string())
+                values = values.set_column(0, "team", pc.take(names, values.column("team")))
                 n = values.num_rows
                 pieces.append(
                     pa.table(
@@ -273,8 +308,6 @@ def bootstrap(
                         }
                     )
                 )
-                for name in ("plan", "grp_truth"):
-                    con.unregister(name)
             con.unregister("entrants")
         schema = pa.schema(
             [
@@ -291,7 +324,7 @@ def bootstrap(
         if replicates.num_rows == 0:
             return out
         con.register("replicates", replicates)
-        track_entrants = con.execute(
+        track_entrants = con.sql(
             "SELECT DISTINCT track, team, baseline, rank FROM all_entries ORDER BY track, team"
         ).to_arrow_table()
         con.register("entrants", track_entrants)
@@ -303,8 +336,10 @@ def bootstrap(
             pa.table({"track": list(sizes), "n_tasks": pa.array(list(sizes.values()), pa.int64())}),
         )
         con.register("splits", pa.table({"split": pa.array(splits, pa.string())}))
+        con.execute(f"CREATE TEMP TABLE track_reps AS {TRACK_REPS_SQL.format(reps=int(reps))}")
+        summary = SUMMARY_SQL + ("UNION ALL\n" + GAP_SQL if PUBLIC in splits and PRIVATE in splits else "")
         for level_, track, team, task, split, lo, hi, rank_lo, rank_hi in con.sql(
-            SUMMARY_SQL.format(reps=int(reps), lo=repr(lo_q), hi=repr(hi_q))
+            summary.format(lo=repr(lo_q), hi=repr(hi_q))
         ).fetchall():
             if level_ == "rank":
                 if split == rank_split:
@@ -312,7 +347,7 @@ def bootstrap(
             else:
                 out.intervals[("track" if level_ in ("track", "gap") else "task", track, team, task, split)] = (lo, hi)
         for track, upper, lower, rank, lo, hi, separated in con.sql(
-            PAIRS_SQL.format(split=rank_split, reps=int(reps), lo=repr(lo_q), hi=repr(hi_q), eps=repr(EPS))
+            PAIRS_SQL.format(split=rank_split, lo=repr(lo_q), hi=repr(hi_q), eps=repr(EPS))
         ).fetchall():
             out.pairs.append(
                 {
@@ -329,6 +364,10 @@ def bootstrap(
         con.close()
     out.tie_groups = tie_groups(track_entrants.to_pylist(), out.pairs)
     return out
+
+
+def _lit(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def tie_groups(entrants: list[dict], pairs: list[dict]) -> dict[tuple, int]:
