@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.board import aggregation
 from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
@@ -44,8 +45,10 @@ from tasks.core.schema import (
 SNAPSHOT_TIME = "%Y%m%dT%H%M%SZ"
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z\.parquet$")
 PROVENANCE_KEY = b"mmtc.provenance"
-# What a snapshot holds: the ranking's board, then the bootstrap's intervals.
-SNAPSHOT_SCHEMA = pa.schema(list(BOARD_SCHEMA) + [pa.field(n, t) for n, t in uncertainty.UNCERTAINTY_FIELDS])
+# What a snapshot holds: the ranking's board, the ranks under each aggregation rule, the bootstrap's intervals.
+SNAPSHOT_SCHEMA = pa.schema(
+    list(BOARD_SCHEMA) + [pa.field(n, t) for n, t in aggregation.AGGREGATION_FIELDS + uncertainty.UNCERTAINTY_FIELDS]
+)
 
 # --- snapshots ------------------------------------------------------------------------------------
 
