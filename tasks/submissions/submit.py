@@ -111,6 +111,8 @@ class SubmitResult:
     errors: list[InputError] = field(default_factory=list)
     duplicate: bool = False  # the same team sent the same content in the same second: recorded once
     rows: dict[str, int] = field(default_factory=dict)
+    recorded: bool = True  # False: rejected past the team's daily cap of rejections, so not stored
+    files_kept: bool = True  # False: rejected past the team's cap on stored rejected bytes (reasons kept)
 
     def summary(self) -> str:
         r = self.record
@@ -120,10 +122,13 @@ class SubmitResult:
             return (
                 f"accepted {r.team}/{r.submission_id}{again}: {len(r.tasks)} task(s): {rows}\n  stored in {self.folder}"
             )
-        lines = [
-            f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored",
-            f"  recorded in {self.folder}",
-        ]
+        if not self.recorded:
+            where = "  not recorded: the team's daily cap of rejected submissions is reached"
+        elif not self.files_kept:
+            where = f"  recorded in {self.folder} (reasons only: the team's cap on stored rejected files is reached)"
+        else:
+            where = f"  recorded in {self.folder}"
+        lines = [f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored", where]
         lines += [f"  - {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -168,7 +173,8 @@ def submit(
             description=description,
         )
         if errors:
-            return _record_rejected(root, stage, record, errors)
+            with _team_lock(root, team):
+                return _record_rejected(root, stage, record, errors, params, when)
         return _record_accepted(root, stage, record, rows, params, when)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -251,7 +257,7 @@ def _stage_and_check(
         if len(by_task.get(task, [])) > 1:
             continue
         try:
-            rows[task] = validate_file(stage / shown, contracts[task], shown)
+            rows[task] = validate_file(stage / shown, contracts[task], shown, max_mb=cap_mb)
         except InputError as exc:
             errors.append(exc)
         except FileProblems as exc:
@@ -382,15 +388,47 @@ def _record_accepted(
             )
         if limit is not None:
             (stage / SUBMISSION_META).unlink()
-            return _record_rejected(root, stage, record, [limit])
+            return _record_rejected(root, stage, record, [limit], params, when)
         if not _move_in(stage, final):
             return SubmitResult(True, record, final, rows=rows, duplicate=True)
     return SubmitResult(True, record, final, rows=rows)
 
 
-def _record_rejected(root: Path, stage: Path, record: SubmissionRecord, errors: list[InputError]) -> SubmitResult:
-    data = record.model_dump() | {"reasons": [e.as_record() for e in errors]}
-    _write_json_durable(stage / REJECTION_META, data)
+def count_rejected(team_dir: Path, day: str) -> tuple[int, int]:
+    """(rejections recorded on `day` (yyyymmdd, UTC), bytes of the rejected files kept), from the folders."""
+    today = kept = 0
+    if team_dir.is_dir():
+        for entry in team_dir.iterdir():
+            m = SUBMISSION_ID.match(entry.name)
+            if m and (entry / REJECTION_META).is_file():
+                today += m.group(1) == day
+                kept += sum(p.stat().st_size for p in entry.iterdir() if p.name != REJECTION_META)
+    return today, kept
+
+
+def _record_rejected(
+    root: Path,
+    stage: Path,
+    record: SubmissionRecord,
+    errors: list[InputError],
+    params: SubmitParams,
+    when: datetime,
+) -> SubmitResult:
+    """Record a rejection (the team's lock is held): within the team's daily cap of rejections, and
+    with its files only while the team's rejected files stay within their byte cap."""
     final = root / REJECTED_DIR / record.team / record.submission_id
+    if (final / REJECTION_META).is_file():
+        return SubmitResult(False, record, final, errors=errors, duplicate=True)
+    today, kept = count_rejected(root / REJECTED_DIR / record.team, when.strftime("%Y%m%d"))
+    if today >= params.max_rejected_per_day:
+        return SubmitResult(False, record, final, errors=errors, recorded=False, files_kept=False)
+    data_files = [p for p in stage.iterdir() if p.name != SUBMISSION_META]
+    size = sum(p.stat().st_size for p in data_files)
+    files_kept = kept + size <= params.max_rejected_mb * MB
+    if not files_kept:
+        for path in data_files:
+            path.unlink()
+    data = record.model_dump() | {"reasons": [e.as_record() for e in errors], "files_kept": files_kept}
+    _write_json_durable(stage / REJECTION_META, data)
     moved = _move_in(stage, final)
-    return SubmitResult(False, record, final, errors=errors, duplicate=not moved)
+    return SubmitResult(False, record, final, errors=errors, duplicate=not moved, files_kept=files_kept)

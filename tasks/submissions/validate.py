@@ -27,6 +27,10 @@ from tasks.core.schema import CARD, ID, LABEL, PAIR_ID, SCORE, TaskType
 MB = 1 << 20
 BATCH_ROWS = 1 << 16
 ROWS_KEPT = 100  # offending rows remembered per problem (the message shows the first few)
+# A line of a prediction file holds a key, a label and maybe a score: far below this. A longer one
+# is refused while it is read (never held whole), and no line can then straddle pyarrow's blocks.
+MAX_LINE_BYTES = 1 * MB
+CSV_BLOCK_BYTES = 8 * MB  # pyarrow's block size: larger than MAX_LINE_BYTES, so every line fits one block
 
 
 # --- what a file must hold, from the public release ------------------------------------------
@@ -79,6 +83,24 @@ def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskCon
 # --- validation: streamed, against the release ----------------------------------------------------
 
 
+def max_rows(contract: TaskContract) -> int:
+    """Rows a file may hold before it is refused unread: one per key, and a few repeated or unknown
+    ones still reported row by row (their lines help a team more than a count)."""
+    return len(contract.ids) + ROWS_KEPT
+
+
+def too_many_rows(contract: TaskContract, shown: str, rows: str, line: int | None = None) -> InputError:
+    where = (
+        f" (reading stopped at data row {line:,})" if line is not None else " (from the file's footer; no row was read)"
+    )
+    return InputError(
+        problem=f"the file has {rows} rows{where}, the test set {len(contract.ids):,} {contract.key} values",
+        fix=f"give exactly one row per {contract.key} of {contract.test_file}",
+        task=contract.task,
+        file=shown,
+    )
+
+
 class FileProblems(Exception):
     """Every problem found in one file."""
 
@@ -87,11 +109,14 @@ class FileProblems(Exception):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def validate_file(path: Path, contract: TaskContract, shown: str | None = None) -> int:
-    """Check one task file; returns its row count or raises InputError / FileProblems (every problem found)."""
+def validate_file(path: Path, contract: TaskContract, shown: str | None = None, *, max_mb: float | None = None) -> int:
+    """Check one task file; returns its row count or raises InputError / FileProblems (every problem found).
+
+    `max_mb` caps what a Parquet file may unpack to (its footer's uncompressed size), like the
+    size cap of a CSV; the row count is bounded from the footer too, before any row is read."""
     shown = shown or Path(path).name
     if Path(path).suffix == ".parquet":
-        return _validate_parquet(Path(path), contract, shown)
+        return _validate_parquet(Path(path), contract, shown, max_mb)
     return _validate_csv(Path(path), contract, shown)
 
 
@@ -122,6 +147,8 @@ class _Checks:
         """`first`: the 0-based data-row index of the batch's first row."""
         n = len(key)
         self.rows += n
+        if self.rows > max_rows(self.c):  # a file that lies in its footer is stopped here too
+            raise too_many_rows(self.c, self.shown, f"more than {max_rows(self.c):,}", first + n)
         idx = pc.index_in(key, value_set=self.c.ids).to_numpy(zero_copy_only=False)
         known = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(n, bool)
         self._note("unknown", ~known, key, first)
@@ -293,13 +320,19 @@ class _TextScan:
     bad_line: int | None = None
     empty_lines: list[int] = field(default_factory=list)  # physical line numbers (1-based)
     open_quotes: list[int] = field(default_factory=list)  # lines ending inside a quoted value
+    long_line: int | None = None  # the first line longer than MAX_LINE_BYTES (reading stopped there)
 
 
 def _scan_text(path: Path) -> _TextScan:
     scan = _TextScan()
     quoted = False
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
+        number = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):  # bounded: a 20 MB line is never held whole
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                scan.long_line = number
+                return scan
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
@@ -348,6 +381,14 @@ class _LineMap:
 def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     base = dict(task=contract.task, file=shown)
     scan = _scan_text(path)
+    if scan.long_line is not None:
+        raise InputError(
+            problem=f"the line is longer than {MAX_LINE_BYTES // MB} MB (reading stopped there)",
+            fix="write one short prediction per line (key, label, score); check for a missing line break or a runaway value",
+            rows=[scan.long_line],
+            row_label="line",
+            **base,
+        )
     if scan.bad_line is not None:
         raise InputError(
             problem="the file is not UTF-8 text",
@@ -383,7 +424,7 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     checks = _Checks(contract, shown)
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=8 * MB),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid_row),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
@@ -396,8 +437,11 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
             checks.add(batch.column(contract.key), batch.column(LABEL), score, first)
             first += batch.num_rows
     except pa.ArrowInvalid as exc:  # e.g. a quoted value running over a line end
+        text = str(exc).splitlines()[0][:200]
+        if "straddl" in text:  # pyarrow's words for a row larger than its block (the line cap prevents it)
+            text = f"a row is larger than {CSV_BLOCK_BYTES // MB} MB"
         raise InputError(
-            problem=f"the CSV cannot be parsed: {str(exc).splitlines()[0][:200]}",
+            problem=f"the CSV cannot be parsed: {text}",
             fix="write plain CSV: comma-separated, one row per line, quotes only around whole values",
             **base,
         ) from None
@@ -424,7 +468,7 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
 # --- Parquet ------------------------------------------------------------------------------------
 
 
-def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
+def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> int:
     base = dict(task=contract.task, file=shown)
     try:
         pf = pq.ParquetFile(path)
@@ -438,6 +482,18 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
     header_errors = _check_header(schema.names, contract, shown)
     if header_errors:
         raise FileProblems(header_errors)
+    # the footer's counts, before any row is read: 40 million repeated rows in 312 KB cost no time
+    meta = pf.metadata
+    rows = max(meta.num_rows, sum(meta.row_group(i).num_rows for i in range(meta.num_row_groups)))
+    if rows > max_rows(contract):
+        raise too_many_rows(contract, shown, f"{rows:,}")
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if max_mb is not None and unpacked > max_mb * MB:
+        raise InputError(
+            problem=f"the data unpacks to {unpacked / MB:,.1f} MB, more than the cap of {max_mb:g} MB (from the file's footer; no row was read)",
+            fix="submit only the prediction columns, one row per key",
+            **base,
+        )
     type_errors = []
     key_t, label_t = schema.field(contract.key).type, schema.field(LABEL).type
     if not (_is_text(key_t) or pa.types.is_integer(key_t)):

@@ -295,3 +295,44 @@ def test_fifty_concurrent_submit_processes(tmp_path):
     assert Counter(codes) == Counter({0: 40, 2: 10})
     _check_fifty(root, teams=10, per_team_accepted=4)
     shutil.rmtree(tmp_path / "in")
+
+
+def test_rejections_are_capped_per_team_and_day_and_their_stored_bytes(tmp_path, predictions, contracts):
+    """Given caps of 3 rejections a day and 1 KB of rejected files, when a team sends broken files
+    again and again, then the first within the byte cap keep their files, later ones keep their
+    reasons only, past the daily cap nothing is stored, and an accepted submission still goes in."""
+    root = tmp_path / "submissions"
+    params = SUBMIT.model_copy(update={"max_rejected_per_day": 3, "max_rejected_mb": 1000 / (1 << 20)})
+    broken = tmp_path / "broken"
+    write_predictions(broken, "shop_kind", {"id": [f"x{i:03d}" for i in range(40)], "label": ["nope"] * 40})
+    size = (broken / "shop_kind.csv").stat().st_size
+    assert 500 < size <= 1000, "one broken file fits the byte cap, two do not"
+    results = [
+        submit(
+            broken,
+            "team-a",
+            submissions_root=root,
+            contracts=contracts,
+            params=params,
+            now=utc(f"2026-11-05T10:00:0{i}Z"),
+        )
+        for i in range(5)
+    ]
+    assert [r.recorded for r in results] == [True, True, True, False, False]
+    assert [r.files_kept for r in results[:3]] == [True, False, False]
+    assert all(not r.accepted and r.errors for r in results)
+    stored = sorted((root / REJECTED_DIR / "team-a").iterdir())
+    assert len(stored) == 3
+    assert sorted(p.name for p in stored[0].iterdir()) == [REJECTION_META, "shop_kind.csv"]
+    for folder in stored[1:]:
+        assert [p.name for p in folder.iterdir()] == [REJECTION_META]
+        assert json.loads((folder / REJECTION_META).read_text())["files_kept"] is False
+    assert "not recorded: the team's daily cap of rejected submissions is reached" in results[3].summary()
+    assert "reasons only" in results[1].summary()
+    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=NOW).accepted
+    assert submit(broken, "team-b", submissions_root=root, contracts=contracts, params=params, now=NOW).recorded, (
+        "caps are per team"
+    )
+    assert submit(
+        broken, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-06T09:00:00Z")
+    ).recorded, "a new UTC day"
