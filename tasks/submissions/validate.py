@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tasks.core.errors import InputError
+from tasks.core.files import write_parquet
 from tasks.core.schema import CARD, ID, LABEL, PAIR_ID, SCORE, TaskType
 
 MB = 1 << 20
@@ -83,6 +84,17 @@ def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskCon
 # --- validation: streamed, against the release ----------------------------------------------------
 
 
+def canonical_label_type(task_type: TaskType) -> pa.DataType:
+    return pa.string() if task_type is TaskType.classification else pa.int8()
+
+
+def canonical_schema(task_type: TaskType, with_score: bool) -> pa.Schema:
+    """The canonical file of an accepted task file: key as text, label typed, score as float64."""
+    key = ID if task_type is TaskType.classification else PAIR_ID
+    fields = [pa.field(key, pa.string()), pa.field(LABEL, canonical_label_type(task_type))]
+    return pa.schema(fields + ([pa.field(SCORE, pa.float64())] if with_score else []))
+
+
 def max_rows(contract: TaskContract) -> int:
     """Rows a file may hold before it is refused unread: one per key, and a few repeated or unknown
     ones still reported row by row (their lines help a team more than a count)."""
@@ -109,15 +121,28 @@ class FileProblems(Exception):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def validate_file(path: Path, contract: TaskContract, shown: str | None = None, *, max_mb: float | None = None) -> int:
+def validate_file(
+    path: Path,
+    contract: TaskContract,
+    shown: str | None = None,
+    *,
+    max_mb: float | None = None,
+    canonical: Path | None = None,
+) -> int:
     """Check one task file; returns its row count or raises InputError / FileProblems (every problem found).
 
     `max_mb` caps what a Parquet file may unpack to (its footer's uncompressed size), like the
-    size cap of a CSV; the row count is bounded from the footer too, before any row is read."""
+    size cap of a CSV; the row count is bounded from the footer too, before any row is read.
+    `canonical`: where to write the validated predictions as typed Parquet (canonical_schema),
+    sorted by key, when the file is sound: the one thing evaluate reads."""
     shown = shown or Path(path).name
     if Path(path).suffix == ".parquet":
-        return _validate_parquet(Path(path), contract, shown, max_mb)
-    return _validate_csv(Path(path), contract, shown)
+        checks = _validate_parquet(Path(path), contract, shown, max_mb)
+    else:
+        checks = _validate_csv(Path(path), contract, shown)
+    if canonical is not None:
+        write_parquet(checks.canonical(), Path(canonical))
+    return checks.rows
 
 
 class _Checks:
@@ -130,6 +155,7 @@ class _Checks:
         self.rows = 0
         self.found: dict[str, tuple[list[int], list, int]] = {}
         self.classes = pa.array(contract.classes, pa.string())
+        self.parts: list[tuple[pa.Array, pa.Array, pa.Array | None]] = []  # typed, for the canonical file
 
     def _note(self, kind: str, mask: np.ndarray, values: pa.Array | None, first: int) -> None:
         where = np.flatnonzero(mask)
@@ -163,9 +189,9 @@ class _Checks:
             repeat[np.flatnonzero(known)] = again | within
             np.add.at(self.seen, kp, 1)
         self._note("repeat", repeat, key, first)
+        numbers = self._check_score(score, first) if score is not None else None
         self._check_label(label, first)
-        if score is not None:
-            self._check_score(score, first)
+        self.parts.append((key, label, numbers))
 
     def _check_label(self, label: pa.Array, first: int) -> None:
         if self.c.task_type is TaskType.classification:
@@ -180,7 +206,7 @@ class _Checks:
             ).to_numpy(zero_copy_only=False)
         self._note("label", ~ok, label, first)
 
-    def _check_score(self, score: pa.Array, first: int) -> None:
+    def _check_score(self, score: pa.Array, first: int) -> pa.Array:
         if pa.types.is_string(score.type):
             numbers = _parse_floats(score)
         else:
@@ -188,6 +214,21 @@ class _Checks:
         x = numbers.to_numpy(zero_copy_only=False).astype(float)
         ok = (x >= 0) & (x <= 1)  # NaN and missing (NaN) fail both
         self._note("score", ~ok, score, first)
+        return numbers
+
+    def canonical(self) -> pa.Table:
+        """The validated predictions, typed and sorted by key: what evaluate scores. Only for a
+        file without problems (every label a class or 0/1, every score a number in [0, 1])."""
+        c = self.c
+        keys = pa.chunked_array([k for k, _, _ in self.parts], pa.string())
+        labels = pa.chunked_array(
+            [lab for _, lab, _ in self.parts], self.parts[0][1].type if self.parts else pa.string()
+        )
+        columns = {c.key: keys, LABEL: pc.cast(labels, canonical_label_type(c.task_type))}
+        if self.parts and self.parts[0][2] is not None:
+            columns[SCORE] = pa.chunked_array([s for _, _, s in self.parts], pa.float64())
+        table = pa.table(columns) if self.parts else canonical_schema(c.task_type, False).empty_table()
+        return table.sort_by([(c.key, "ascending")]).combine_chunks()
 
     def finish(self, line_of) -> list[InputError]:
         c, errors = self.c, []
@@ -378,7 +419,7 @@ class _LineMap:
         return self.nonempty_to_physical(n)
 
 
-def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
+def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
     base = dict(task=contract.task, file=shown)
     scan = _scan_text(path)
     if scan.long_line is not None:
@@ -462,13 +503,13 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     errors += checks.finish(lines)
     if errors:
         raise FileProblems(errors)
-    return checks.rows
+    return checks
 
 
 # --- Parquet ------------------------------------------------------------------------------------
 
 
-def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> int:
+def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> _Checks:
     base = dict(task=contract.task, file=shown)
     try:
         pf = pq.ParquetFile(path)
@@ -557,7 +598,7 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: fl
     errors = checks.finish(None)
     if errors:
         raise FileProblems(errors)
-    return checks.rows
+    return checks
 
 
 def _is_text(t: pa.DataType) -> bool:
