@@ -139,9 +139,7 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
     paths = Paths.of(params, root)
     paths.data.mkdir(parents=True, exist_ok=True)
     settings = params.portal
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["markdown"] = render_markdown
     portal = Portal(
         params,
@@ -353,7 +351,9 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request):
         cards = views.release_cards(portal.paths.public, params.challenge.tasks)
-        return page(request, "overview.html.j2", cards=cards, limits=params.submit, policy=params.leaderboard.policy)
+        return page(
+            request, "overview.html.j2", cards=cards, limits=params.submit, policy=params.leaderboard.policy, phases=[]
+        )
 
     @app.get("/release/{task}.zip", include_in_schema=False)
     def release(task: str):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from tasks.core.params import load_params
+from tasks.core.schema import SAMPLE_SUBMISSION
 from tasks.portal.teams import ORGANISER, TeamStore
 from tests.conftest import ROOT
 from tests.scoring_support import RELEASE, TASKS, perfect, write_predictions
@@ -18,6 +20,13 @@ def make_project(root: Path, **portal) -> Path:
     """A project folder: the release under data/, params.yaml naming its two tasks."""
     shutil.copytree(RELEASE / "public", root / "data" / "public")
     shutil.copytree(RELEASE / "private", root / "data" / "private")
+    for task in TASKS:  # the corpus release is hand-made: give it what ingest writes beside the tables
+        key, label = ("id", "mug") if task == "shop_kind" else ("pair_id", "0")
+        ids = pq.read_table(
+            root / "data" / "public" / task / ("test.parquet" if key == "id" else "test_pairs.parquet")
+        ).column(key)
+        lines = [f"{key},label"] + [f"{i},{label}" for i in ids.to_pylist()]
+        (root / "data" / "public" / task / SAMPLE_SUBMISSION).write_text("\n".join(lines) + "\n")
     data = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     data["challenge"]["tasks"] = list(TASKS)
     data["portal"] = data.get("portal", {}) | portal
