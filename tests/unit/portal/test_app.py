@@ -139,7 +139,7 @@ def test_limits_and_caps_are_submits_own(client, tokens, project, tmp_path):
         assert api_upload(client, tokens["alpha"], files).status_code == 201
     over = api_upload(client, tokens["alpha"], tries[5])
     assert over.status_code == 422 and "daily limit" in over.json()["reasons"][0]["message"]
-    assert len([p for p in (project / "submissions" / "alpha").iterdir()]) == 5
+    assert len(list((project / "submissions" / "alpha").iterdir())) == 5
 
 
 def test_the_api_needs_a_bearer_token_and_never_takes_the_cookie(client, tokens, preds):
