@@ -106,6 +106,7 @@ class Portal:
     env: jinja2.Environment
     contracts: dict[str, tuple[int, TaskContract]] = field(default_factory=dict)
     token_cache: dict[str, tuple[float, Identity]] = field(default_factory=dict)
+    board_cache: tuple[tuple, dict | None] | None = None
 
     # --- the challenge's contracts, reloaded when a card changes ---------------------------------
 
@@ -480,11 +481,23 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
             entry={"display_name": entry["display_name"], "writeup": entry.get("writeup", "")},
         )
 
+    def current_board() -> dict | None:
+        """The board, read again only when a new snapshot or evaluation lands (readers outnumber runs)."""
+        stamp = tuple(
+            p.stat().st_mtime_ns if p.exists() else 0
+            for p in (portal.paths.leaderboard / "snapshots", portal.paths.results / "evaluation.json")
+        )
+        cached = portal.board_cache
+        if cached is None or cached[0] != stamp:
+            data = views.board(
+                portal.paths.results, portal.paths.leaderboard, params.challenge.closed, params.challenge.name
+            )
+            cached = portal.board_cache = (stamp, data)
+        return cached[1]
+
     @app.get("/board", response_class=HTMLResponse, include_in_schema=False)
     def board_page(request: Request):
-        data = views.board(
-            portal.paths.results, portal.paths.leaderboard, params.challenge.closed, params.challenge.name
-        )
+        data = current_board()
         known = set(portal.store.teams())
         return page(
             request, "board.html.j2", board=data, known=known, full=(portal.paths.leaderboard / "latest.html").is_file()
@@ -635,9 +648,7 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
 
     @app.get(f"{API}/board", summary="The public board")
     def api_board() -> dict:
-        data = views.board(
-            portal.paths.results, portal.paths.leaderboard, params.challenge.closed, params.challenge.name
-        )
+        data = current_board()
         if data is None:
             raise HTTPException(404, "the board has not been built yet")
         return data
