@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -132,7 +131,8 @@ def main() -> None:
                                 results["errors"].append(f"board {r.status_code}")
 
             threads = [
-                threading.Thread(target=uploader, args=(t, tok, a.seed + k + 1)) for k, (t, tok) in enumerate(tokens.items())
+                threading.Thread(target=uploader, args=(t, tok, a.seed + k + 1))
+                for k, (t, tok) in enumerate(tokens.items())
             ]
             threads += [threading.Thread(target=reader) for _ in range(a.readers)]
             start = time.perf_counter()
@@ -175,7 +175,9 @@ def main() -> None:
         }
         duplicates = sum(1 for _, _, d in accepted if d)
 
-        print(f"portal load: {a.teams} teams uploading, {a.readers} board readers, {elapsed:.1f} s, loopback, one uvicorn process")
+        print(
+            f"portal load: {a.teams} teams uploading, {a.readers} board readers, {elapsed:.1f} s, loopback, one uvicorn process"
+        )
         print(line("upload (POST, 2 files)", results["upload"], elapsed))
         print(line("board page (GET /board)", results["board"], elapsed))
         total = len(results["upload"]) + len(results["board"])
