@@ -573,6 +573,35 @@ def cmd_team(a: argparse.Namespace) -> int:
     return 0
 
 
+def _moderate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("submission", nargs="?", help="<team>/<submission_id> (omit with --list)")
+    p.add_argument("--action", choices=["disqualify", "withdraw", "reinstate"])
+    p.add_argument("--reason", default="", help="one line, shown to the team")
+    p.add_argument("--list", action="store_true", help="print every decision, oldest first")
+    _paths(p, "submissions")
+
+
+@command(
+    "moderate",
+    "disqualify, withdraw or reinstate a stored submission (appended to submissions/_moderation.jsonl; the board follows at the next evaluation)",
+    _moderate_args,
+)
+def cmd_moderate(a: argparse.Namespace) -> int:
+    from tasks.core.moderation import decide, read_decisions
+
+    if a.list:
+        for d in read_decisions(a.submissions):
+            print(f"{d.at}\t{d.by}\t{d.action}\t{d.submission}\t{d.reason}")
+        return 0
+    if not a.submission or not a.action:
+        raise InputError(
+            problem="give a submission and an action", fix="mmtc moderate TEAM/ID --action disqualify --reason '...'"
+        )
+    d = decide(a.submissions, a.submission, a.action, by="organiser (cli)", reason=a.reason)
+    print(f"{d.submission}: {d.action} recorded at {d.at}; the board follows at the next evaluation")
+    return 0
+
+
 def _upload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", type=Path, help="task files (<task>.csv or .parquet), or one zip of them")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the portal's address")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -112,7 +111,3 @@ def decide(
 
 def history(submissions_root: Path, submission: str) -> list[Decision]:
     return [d for d in read_decisions(submissions_root) if d.submission == submission]
-
-
-def as_json(decisions: list[Decision]) -> str:
-    return json.dumps([d.model_dump() for d in decisions], indent=2)

@@ -255,3 +255,26 @@ def test_nothing_private_is_served(client, tokens, project):
         "/.portal/teams.json",
     ):
         assert client.get(path).status_code == 404, path
+
+
+def test_cookies_are_secure_over_tls_and_behind_a_trusted_proxy(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tasks.core.params import load_params
+    from tasks.portal.app import create_app
+    from tasks.portal.teams import TeamStore
+    from tests.unit.portal.conftest import make_project
+
+    root = make_project(tmp_path / "tls")
+    token = TeamStore(root / ".portal").add("alpha")
+    with TestClient(create_app(load_params(root / "params.yaml"), root), base_url="https://testserver") as c:
+        page = c.get("/signin")
+        r = c.post("/signin", data={"token": token, "csrf": csrf_of(page.text)}, follow_redirects=False)
+        assert r.status_code == 303 and all("Secure" in h for h in r.headers.get_list("set-cookie"))
+    proxied = make_project(tmp_path / "proxy", trust_forwarded=True)
+    with TestClient(create_app(load_params(proxied / "params.yaml"), proxied)) as c:
+        assert "Secure" in c.get("/signin", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+        c.cookies.clear()
+        assert "Secure" not in c.get("/signin").headers["set-cookie"]
+    with TestClient(create_app(load_params(root / "params.yaml"), root)) as c:  # a proxy not trusted: header ignored
+        assert "Secure" not in c.get("/signin", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
