@@ -8,8 +8,9 @@ from the leaderboard's snapshots.
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 
 from tasks.board.render import build_view, fmt
 from tasks.board.snapshots import current_result
-from tasks.core.files import atomic_write_bytes, sha256_file
+from tasks.core.files import sha256_file
 from tasks.core.moderation import read_decisions, states
 from tasks.core.schema import (
     CARD,
@@ -196,11 +197,14 @@ def release_zip(public_root: Path, task: str, cache_dir: Path) -> Path:
     path = cache_dir / f"{task}-{key}.zip"
     if path.is_file():
         return path
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(folder.rglob("*")):
-            if f.is_file() and not f.is_symlink():
-                zf.write(f, f"{task}/{f.relative_to(folder).as_posix()}")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    tmp = cache_dir / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(folder.rglob("*")):
+                if f.is_file() and not f.is_symlink():
+                    zf.write(f, f"{task}/{f.relative_to(folder).as_posix()}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
