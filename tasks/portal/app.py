@@ -8,6 +8,7 @@ submit() and the moderation log, `portal.submissions`. Uploads are stored only b
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shutil
 import time
 import uuid
@@ -23,6 +24,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from slugify import slugify
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tasks.core.errors import InputError
 from tasks.core.moderation import decide, history
@@ -201,7 +203,7 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
         cookie = request.cookies.get(CSRF_COOKIE)
         new = None
         if not cookie or len(cookie) > 100:
-            cookie = new = uuid.uuid4().hex + uuid.uuid4().hex
+            cookie = new = secrets.token_hex(32)
             request.state.csrf_cookie = cookie
         return portal.signer.csrf(cookie, request.cookies.get(SESSION_COOKIE)), new
 
@@ -279,8 +281,8 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
             portal.token_cache[digest] = (time.monotonic() + TOKEN_CACHE_S, who)
         return who
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 303:
             return RedirectResponse(exc.headers["Location"], status_code=303)
         if request.url.path.startswith("/api/"):
