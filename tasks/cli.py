@@ -527,7 +527,7 @@ def cmd_portal(a: argparse.Namespace) -> int:
 
     params = load_params(a.params)
     host, port = a.host or params.portal.host, a.port or params.portal.port
-    app = create_app(params, Path.cwd())
+    app = create_app(params, Path.cwd(), params_path=a.params)
     print(f"portal on http://{host}:{port}/ (API documentation: /api/docs); Ctrl-C stops")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=params.portal.trust_forwarded)
     return 0

@@ -31,6 +31,7 @@ from tasks.core.moderation import decide, history
 from tasks.core.params import Params
 from tasks.core.schema import CARD, SAMPLE_SUBMISSION
 from tasks.portal import views
+from tasks.portal.live import LiveParams
 from tasks.portal.reevaluate import AlreadyRunning, Reevaluator, prefect_api_url
 from tasks.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, RateLimiter, Signer, load_key
 from tasks.portal.teams import Identity, TeamStore
@@ -103,7 +104,7 @@ class Paths:
 
 @dataclass
 class Portal:
-    params: Params
+    params: LiveParams
     paths: Paths
     store: TeamStore
     signer: Signer
@@ -142,8 +143,11 @@ def render_markdown(text: str) -> Markup:
     return Markup(clean)
 
 
-def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
+def create_app(params: Params, root: Path = Path("."), params_path: Path | None = None) -> FastAPI:
+    """The portal over the project at `root`. With `params_path`, params are read again when that
+    file changes (the `portal:` section itself is read once, at the start)."""
     paths = Paths.of(params, root)
+    params = LiveParams(params_path, params)
     paths.data.mkdir(parents=True, exist_ok=True)
     settings = params.portal
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
@@ -490,7 +494,7 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
 
     def current_board() -> dict | None:
         """The board, read again only when a new snapshot or evaluation lands (readers outnumber runs)."""
-        stamp = tuple(
+        stamp = (params.challenge.closed, params.challenge.name) + tuple(
             p.stat().st_mtime_ns if p.exists() else 0
             for p in (portal.paths.leaderboard / "snapshots", portal.paths.results / "evaluation.json")
         )
@@ -533,7 +537,7 @@ def create_app(params: Params, root: Path = Path(".")) -> FastAPI:
             "reevaluation": portal.reevaluator.status(),
             "prefect": portal.reevaluator.prefect_api,
             "new_token": None,
-            "notice": None,
+            "notice": params.problem,
         }
 
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)

@@ -63,7 +63,7 @@ def client(project, tokens):
 
     from tasks.portal.app import create_app
 
-    app = create_app(load_params(project / "params.yaml"), project)
+    app = create_app(load_params(project / "params.yaml"), project, params_path=project / "params.yaml")
     with TestClient(app, base_url="http://testserver") as c:
         yield c
 

@@ -66,20 +66,21 @@ def test_a_disqualified_submission_leaves_the_board_at_the_next_run_and_comes_ba
     assert "alpha" in client.get("/api/v1/board").text
 
 
-def test_private_scores_show_once_the_challenge_is_closed(project, tokens):
-    from fastapi.testclient import TestClient
-
-    from tasks.core.params import load_params
-    from tasks.portal.app import create_app
-
+def test_private_scores_show_once_the_challenge_is_closed_without_a_restart(client, project, tokens):
     sample = (project / "data" / "public" / "shop_kind" / "sample_submission.csv").read_bytes()
-    with TestClient(create_app(load_params(project / "params.yaml"), project)) as c:
-        sid = upload(c, tokens["alpha"], {"shop_kind.csv": sample}).json()["submission_id"]
+    sid = upload(client, tokens["alpha"], {"shop_kind.csv": sample}).json()["submission_id"]
+    evaluate_and_rank(project)
+    auth = {"Authorization": f"Bearer {tokens['alpha']}"}
+    assert set(client.get(f"/api/v1/submissions/{sid}", headers=auth).json()["scores"]["shop_kind"]) == {
+        "metric",
+        "public",
+    }
     data = yaml.safe_load((project / "params.yaml").read_text())
     data["challenge"]["closed"] = True
     (project / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     evaluate_and_rank(project)
-    with TestClient(create_app(load_params(project / "params.yaml"), project)) as c:
-        entry = c.get(f"/api/v1/submissions/{sid}", headers={"Authorization": f"Bearer {tokens['alpha']}"}).json()
-        assert set(entry["scores"]["shop_kind"]) == {"metric", "public", "private"}
-        assert c.get("/api/v1/board").json()["closed"] is True
+    entry = client.get(f"/api/v1/submissions/{sid}", headers=auth).json()
+    assert set(entry["scores"]["shop_kind"]) == {"metric", "public", "private"}
+    assert client.get("/api/v1/board").json()["closed"] is True
+    (project / "params.yaml").write_text("challenge: [broken")  # a typo while editing: the portal keeps going
+    assert client.get("/api/v1/board").json()["closed"] is True
