@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import yaml
+
 from tasks.core.errors import InputError
 from tasks.core.params import Params, load_params
 
@@ -36,7 +38,7 @@ class LiveParams:
                     try:
                         self._params = load_params(self.path)
                         self.problem = None
-                    except InputError as exc:
+                    except (InputError, yaml.YAMLError, OSError) as exc:
                         self.problem = f"{self.path} does not load; the portal keeps the previous params: {exc}"
                     self._stamp = stamp
         return self._params
