@@ -33,6 +33,7 @@ from tasks.core.schema import CARD, SAMPLE_SUBMISSION
 from tasks.portal import views
 from tasks.portal.live import LiveParams
 from tasks.portal.reevaluate import AlreadyRunning, Reevaluator, prefect_api_url
+from tasks.portal.schedule import edit_challenge
 from tasks.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, RateLimiter, Signer, load_key
 from tasks.portal.teams import Identity, TeamStore
 from tasks.portal.uploads import UploadRefused, receive
@@ -536,6 +537,8 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             "decisions": views.decisions(portal.paths.submissions),
             "reevaluation": portal.reevaluator.status(),
             "prefect": portal.reevaluator.prefect_api,
+            "challenge_closed": params.challenge.closed,
+            "editable": params.path is not None,
             "new_token": None,
             "notice": params.problem,
         }
@@ -594,6 +597,23 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             "admin.html.j2",
             **admin_context() | {"notice": "recorded; the board follows at the next evaluation"},
         )
+
+    @app.post("/admin/schedule", include_in_schema=False)
+    async def admin_schedule(request: Request):
+        need_session(request, organiser=True)
+        form = await request.form()
+        check_csrf(request, form.get(CSRF_FIELD))
+        if params.path is None:
+            raise HTTPException(409, "this portal was started without a params file to edit")
+        action = str(form.get("action", ""))
+        try:
+            if action not in ("close", "reopen"):
+                raise InputError(problem=f"unknown action '{action}'", fix="use the buttons of the page")
+            await run_in_threadpool(edit_challenge, params.path, {"closed": action == "close"})
+        except InputError as exc:
+            return page(request, "admin.html.j2", status=400, **admin_context() | {"notice": str(exc)})
+        notice = f"challenge.closed is now {'true' if action == 'close' else 'false'} in {params.path.name}; the board follows at the next evaluation"
+        return page(request, "admin.html.j2", **admin_context() | {"notice": notice})
 
     @app.post("/admin/reevaluate", include_in_schema=False)
     async def admin_reevaluate(request: Request):

@@ -278,3 +278,23 @@ def test_cookies_are_secure_over_tls_and_behind_a_trusted_proxy(tmp_path):
         assert "Secure" not in c.get("/signin").headers["set-cookie"]
     with TestClient(create_app(load_params(root / "params.yaml"), root)) as c:  # a proxy not trusted: header ignored
         assert "Secure" not in c.get("/signin", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+
+
+def test_the_organisers_close_the_challenge_in_params_yaml_keeping_its_comments(client, tokens, project):
+    before = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(before.replace("challenge:\n", "challenge:  # the organisers' note\n", 1))
+    sign_in(client, tokens[ORGANISER])
+    page = client.get("/admin").text
+    assert "<strong>open</strong>" in page
+    r = client.post("/admin/schedule", data={"csrf": csrf_of(page), "action": "close"})
+    assert r.status_code == 200 and "challenge.closed is now true" in r.text and "<strong>closed</strong>" in r.text
+    text = (project / "params.yaml").read_text()
+    assert "# the organisers' note" in text and "closed: true" in text
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['alpha']}"}).status_code == 200
+    r = client.post("/admin/schedule", data={"csrf": csrf_of(r.text), "action": "reopen"})
+    assert "closed: false" in (project / "params.yaml").read_text()
+    assert client.post("/admin/schedule", data={"csrf": csrf_of(r.text), "action": "explode"}).status_code == 400
+    client.cookies.clear()
+    sign_in(client, tokens["alpha"])
+    page = client.get("/history").text
+    assert client.post("/admin/schedule", data={"csrf": csrf_of(page), "action": "close"}).status_code == 403
