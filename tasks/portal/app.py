@@ -22,10 +22,12 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from pydantic import BaseModel, Field
 from slugify import slugify
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tasks.core.clock import challenge_state, utc_now
 from tasks.core.errors import InputError
 from tasks.core.moderation import decide, history
 from tasks.core.params import Params
@@ -37,6 +39,7 @@ from tasks.portal.schedule import edit_challenge
 from tasks.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, RateLimiter, Signer, load_key
 from tasks.portal.teams import Identity, TeamStore
 from tasks.portal.uploads import UploadRefused, receive
+from tasks.submissions.selection import current_selection, select_finals
 from tasks.submissions.submit import SLUG, SUBMISSION_ID, SubmitResult, check_team, submit
 from tasks.submissions.validate import TaskContract, load_contracts
 
@@ -78,6 +81,10 @@ DOCS_CSP = (  # FastAPI's Swagger UI page loads its script and style from a CDN,
     "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'"
 )
 TOKEN_CACHE_S = 60
+
+
+class FinalsBody(BaseModel):
+    submission_ids: list[str] = Field(description="accepted submissions of your team; [] withdraws the selection")
 
 
 @dataclass
@@ -186,6 +193,27 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    def state():
+        return challenge_state(params.challenge, utc_now())
+
+    def closed_now() -> bool:
+        """Closed by challenge.closed or by the end of the last phase: private scores are shown."""
+        return state().closed
+
+    def phase_rows() -> list[dict]:
+        now = state()
+        return [
+            {
+                "name": p.name,
+                "start": p.start,
+                "end": p.end or "no end set",
+                "tasks": p.tasks or ["every task"],
+                "max_per_day": p.max_per_day or params.submit.max_per_day,
+                "open": now.phase is not None and now.phase.name == p.name,
+            }
+            for p in params.challenge.schedule()
+        ]
 
     def client_key(request: Request) -> str:
         if settings.trust_forwarded and request.headers.get("x-forwarded-for"):
@@ -326,6 +354,9 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
                 params=params.submit,
                 name=name,
                 description=description,
+                now=utc_now(),
+                phases=params.challenge.schedule(),
+                closed=params.challenge.closed,
             )
         finally:
             shutil.rmtree(stage, ignore_errors=True)
@@ -352,9 +383,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     def find_submission(team: str, submission_id: str) -> dict:
         if not SUBMISSION_ID.match(submission_id):
             raise HTTPException(404, "no such submission")
-        for entry in views.team_submissions(
-            portal.paths.submissions, portal.paths.results, team, params.challenge.closed
-        ):
+        for entry in views.team_submissions(portal.paths.submissions, portal.paths.results, team, closed_now()):
             if entry["submission_id"] == submission_id:
                 return entry
         raise HTTPException(404, "no such submission of your team")
@@ -365,7 +394,14 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     def overview(request: Request):
         cards = views.release_cards(portal.paths.public, params.challenge.tasks)
         return page(
-            request, "overview.html.j2", cards=cards, limits=params.submit, policy=params.leaderboard.policy, phases=[]
+            request,
+            "overview.html.j2",
+            cards=cards,
+            limits=params.submit,
+            policy=params.leaderboard.policy,
+            phases=phase_rows(),
+            state=state().line(),
+            final_selections=params.leaderboard.final_selections,
         )
 
     @app.get("/release/{task}.zip", include_in_schema=False)
@@ -448,10 +484,45 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     @app.get("/history", response_class=HTMLResponse, include_in_schema=False)
     def history_page(request: Request):
         who = need_team(request)
-        entries = views.team_submissions(
-            portal.paths.submissions, portal.paths.results, who.name, params.challenge.closed
+        entries = views.team_submissions(portal.paths.submissions, portal.paths.results, who.name, closed_now())
+        return page(request, "history.html.j2", **history_context(who.name, entries))
+
+    def history_context(team: str, entries: list[dict], notice: str | None = None) -> dict:
+        selection = current_selection(portal.paths.submissions, team)
+        return {
+            "entries": entries,
+            "closed": closed_now(),
+            "finals": selection.submission_ids if selection else [],
+            "finals_at": selection.selected_at if selection else None,
+            "max_finals": params.leaderboard.final_selections,
+            "state": state().line(),
+            "notice": notice,
+        }
+
+    def record_finals(team: str, ids: list[str]):
+        return select_finals(
+            portal.paths.submissions,
+            team,
+            ids,
+            challenge=params.challenge,
+            max_selections=params.leaderboard.final_selections,
+            now=utc_now(),
         )
-        return page(request, "history.html.j2", entries=entries, closed=params.challenge.closed)
+
+    @app.post("/history/finals", include_in_schema=False)
+    async def finals_form(request: Request):
+        who = need_team(request)
+        form = await request.form()
+        check_csrf(request, form.get(CSRF_FIELD))
+        ids = [str(v) for v in form.getlist("final")]
+        try:
+            record = await run_in_threadpool(record_finals, who.name, ids)
+            notice = f"final selection recorded (version {record.version}): {', '.join(record.submission_ids) or 'none: the policy picks'}"
+            status = 200
+        except InputError as exc:
+            notice, status = f"not recorded: {exc}", 400
+        entries = views.team_submissions(portal.paths.submissions, portal.paths.results, who.name, closed_now())
+        return page(request, "history.html.j2", status=status, **history_context(who.name, entries, notice))
 
     @app.get("/history/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
     def submission_page(request: Request, submission_id: str):
@@ -461,7 +532,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             request,
             "submission.html.j2",
             entry=entry,
-            closed=params.challenge.closed,
+            closed=closed_now(),
             decisions=history(portal.paths.submissions, f"{who.name}/{submission_id}"),
         )
 
@@ -495,15 +566,13 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
 
     def current_board() -> dict | None:
         """The board, read again only when a new snapshot or evaluation lands (readers outnumber runs)."""
-        stamp = (params.challenge.closed, params.challenge.name) + tuple(
+        stamp = (closed_now(), params.challenge.name) + tuple(
             p.stat().st_mtime_ns if p.exists() else 0
             for p in (portal.paths.leaderboard / "snapshots", portal.paths.results / "evaluation.json")
         )
         cached = portal.board_cache
         if cached is None or cached[0] != stamp:
-            data = views.board(
-                portal.paths.results, portal.paths.leaderboard, params.challenge.closed, params.challenge.name
-            )
+            data = views.board(portal.paths.results, portal.paths.leaderboard, closed_now(), params.challenge.name)
             cached = portal.board_cache = (stamp, data)
         return cached[1]
 
@@ -538,6 +607,8 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             "reevaluation": portal.reevaluator.status(),
             "prefect": portal.reevaluator.prefect_api,
             "challenge_closed": params.challenge.closed,
+            "state": state().line(),
+            "phases": phase_rows(),
             "editable": params.path is not None,
             "new_token": None,
             "notice": params.problem,
@@ -670,12 +741,34 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     @app.get(f"{API}/submissions", summary="List my submissions")
     def api_list(request: Request) -> list[dict]:
         who = bearer(request)
-        return views.team_submissions(portal.paths.submissions, portal.paths.results, who.name, params.challenge.closed)
+        return views.team_submissions(portal.paths.submissions, portal.paths.results, who.name, closed_now())
 
     @app.get(f"{API}/submissions/{{submission_id}}", summary="Status of one of my submissions")
     def api_one(request: Request, submission_id: str) -> dict:
         who = bearer(request)
         return find_submission(who.name, submission_id)
+
+    @app.get(f"{API}/finals", summary="My final selection")
+    def api_finals(request: Request) -> dict:
+        who = bearer(request)
+        selection = current_selection(portal.paths.submissions, who.name) if who.team else None
+        return {
+            "submission_ids": selection.submission_ids if selection else [],
+            "version": selection.version if selection else 0,
+            "selected_at": selection.selected_at if selection else None,
+            "max_selections": params.leaderboard.final_selections,
+        }
+
+    @app.post(f"{API}/finals", summary="Select my final submissions (before the close; the last call wins)")
+    def api_select(request: Request, body: FinalsBody) -> dict:
+        who = bearer(request)
+        if who.organiser:
+            raise HTTPException(403, "the organisers' token has no team")
+        try:
+            record = record_finals(who.name, body.submission_ids)
+        except InputError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return record.model_dump()
 
     @app.get(f"{API}/board", summary="The public board")
     def api_board() -> dict:

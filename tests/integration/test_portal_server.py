@@ -4,6 +4,7 @@ limit, CSRF, oversized uploads, escaping zips, `mmtc upload`, and no write outsi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -29,7 +30,11 @@ def csrf(html: str) -> str:
 
 
 def files_of(root):
-    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,27 @@ def test_the_daily_limit_holds_over_http(portal):
     last = api(portal, token, portal["tries"][4]).json()
     assert "daily limit" in last["reasons"][0]["message"]
     assert len(list((portal["root"] / "submissions" / "beta").iterdir())) == MAX_PER_DAY
+
+
+def test_an_upload_outside_the_phase_is_rejected_with_its_dates(portal):
+    """The organisers set phases in params.yaml while the server runs: it reads them at once."""
+    path = portal["root"] / "params.yaml"
+    before = path.read_text()
+    data = yaml.safe_load(before)
+    data["challenge"]["phases"] = [
+        {"name": "warm-up", "start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
+        {"name": "final", "start": "2099-01-01T00:00:00Z", "end": "2099-02-01T00:00:00Z"},
+    ]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        r = api(portal, portal["tokens"]["alpha"], portal["tries"][3])
+        assert r.status_code == 422
+        message = r.json()["reasons"][0]["message"]
+        assert "no phase is open" in message and "warm-up 2026-01-01T00:00:00Z" in message
+        assert (portal["root"] / "submissions" / "_rejected" / "alpha" / r.json()["submission_id"]).is_dir()
+        assert "between phases: final opens 2099-01-01T00:00:00Z" in httpx.get(portal["url"] + "/").text
+    finally:
+        path.write_text(before)
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_stores_nothing(portal):

@@ -285,9 +285,13 @@ def test_the_organisers_close_the_challenge_in_params_yaml_keeping_its_comments(
     (project / "params.yaml").write_text(before.replace("challenge:\n", "challenge:  # the organisers' note\n", 1))
     sign_in(client, tokens[ORGANISER])
     page = client.get("/admin").text
-    assert "<strong>open</strong>" in page
+    assert "challenge.closed is <strong>false</strong>" in page
     r = client.post("/admin/schedule", data={"csrf": csrf_of(page), "action": "close"})
-    assert r.status_code == 200 and "challenge.closed is now true" in r.text and "<strong>closed</strong>" in r.text
+    assert (
+        r.status_code == 200
+        and "challenge.closed is now true" in r.text
+        and "challenge.closed is <strong>true</strong>" in r.text
+    )
     text = (project / "params.yaml").read_text()
     assert "# the organisers' note" in text and "closed: true" in text
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['alpha']}"}).status_code == 200
