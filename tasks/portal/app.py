@@ -31,7 +31,7 @@ from tasks.core.clock import challenge_state, utc_now
 from tasks.core.errors import InputError
 from tasks.core.moderation import decide, history
 from tasks.core.params import Params
-from tasks.core.schema import CARD, SAMPLE_SUBMISSION
+from tasks.core.schema import CARD, FINAL_DIR, SAMPLE_SUBMISSION
 from tasks.portal import views
 from tasks.portal.live import LiveParams
 from tasks.portal.reevaluate import AlreadyRunning, Reevaluator, prefect_api_url
@@ -39,6 +39,7 @@ from tasks.portal.schedule import edit_challenge
 from tasks.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, RateLimiter, Signer, load_key
 from tasks.portal.teams import Identity, TeamStore
 from tasks.portal.uploads import UploadRefused, receive
+from tasks.portal.versioning import Versioner
 from tasks.submissions.selection import current_selection, select_finals
 from tasks.submissions.submit import SLUG, SUBMISSION_ID, SubmitResult, check_team, submit
 from tasks.submissions.validate import TaskContract, load_contracts
@@ -118,6 +119,7 @@ class Portal:
     signer: Signer
     limiter: RateLimiter
     reevaluator: Reevaluator
+    versioner: Versioner
     env: jinja2.Environment
     contracts: dict[str, tuple[int, TaskContract]] = field(default_factory=dict)
     token_cache: dict[str, tuple[float, Identity]] = field(default_factory=dict)
@@ -168,6 +170,13 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
         RateLimiter(settings.sign_in_attempts, settings.sign_in_window_s),
         Reevaluator(
             paths.data, paths.root, settings.reevaluate.command, settings.reevaluate.deployment, prefect_api_url()
+        ),
+        Versioner(
+            paths.root,
+            paths.submissions,
+            enabled=lambda: params.nightly.version,
+            commit=lambda: params.nightly.commit,
+            push=lambda: params.nightly.push,
         ),
         env,
     )
@@ -345,7 +354,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
                 name = name if SLUG.match(name) else "upload"
             description = received.fields.get("description", "").strip()
             contracts = portal.task_contracts()
-            return await run_in_threadpool(
+            result = await run_in_threadpool(
                 submit,
                 received.folder,
                 who.name,
@@ -360,6 +369,8 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             )
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+        portal.versioner.changed(result.folder.parent.relative_to(portal.paths.submissions).as_posix())
+        return result
 
     def result_json(result: SubmitResult) -> dict:
         r = result.record
@@ -500,7 +511,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
         }
 
     def record_finals(team: str, ids: list[str]):
-        return select_finals(
+        record = select_finals(
             portal.paths.submissions,
             team,
             ids,
@@ -508,6 +519,8 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             max_selections=params.leaderboard.final_selections,
             now=utc_now(),
         )
+        portal.versioner.changed(f"{FINAL_DIR}/{team}")
+        return record
 
     @app.post("/history/finals", include_in_schema=False)
     async def finals_form(request: Request):
@@ -606,6 +619,8 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             "decisions": views.decisions(portal.paths.submissions),
             "reevaluation": portal.reevaluator.status(),
             "prefect": portal.reevaluator.prefect_api,
+            "versioning": portal.versioner.why_not() or portal.versioner.last,
+            "versioning_pending": portal.versioner.pending(),
             "challenge_closed": params.challenge.closed,
             "state": state().line(),
             "phases": phase_rows(),
