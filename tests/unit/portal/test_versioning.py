@@ -54,4 +54,7 @@ def test_uploads_and_selections_are_versioned_with_dvc_and_committed(project, to
         assert (project / pointer).is_file(), pointer
     tracked = subprocess.run(["git", "ls-files"], cwd=project, capture_output=True, text=True).stdout
     assert "submissions/alpha.dvc" in tracked and "submissions/_final/alpha.dvc" in tracked
-    assert "Portal " in subprocess.run(["git", "log", "-1", "--format=%s"], cwd=project, capture_output=True, text=True).stdout
+    assert (
+        "Portal "
+        in subprocess.run(["git", "log", "-1", "--format=%s"], cwd=project, capture_output=True, text=True).stdout
+    )
