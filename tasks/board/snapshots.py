@@ -26,16 +26,30 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.board import aggregation
+from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
 from tasks.core.clock import ChallengeState
 from tasks.core.files import sha256_file
 from tasks.core.params import LeaderboardParams, Phase
-from tasks.core.schema import SCORES, SNAPSHOTS_DIR, WEIGHTS_IDENTITY
+from tasks.core.schema import (
+    BOOTSTRAP_COUNTS,
+    BOOTSTRAP_GROUPS,
+    PRIVATE,
+    PUBLIC,
+    SCORES,
+    SNAPSHOTS_DIR,
+    WEIGHTS_IDENTITY,
+)
 
 SNAPSHOT_TIME = "%Y%m%dT%H%M%SZ"
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z\.parquet$")
 PROVENANCE_KEY = b"mmtc.provenance"
+# What a snapshot holds: the ranking's board, the ranks under each aggregation rule, the bootstrap's intervals.
+SNAPSHOT_SCHEMA = pa.schema(
+    list(BOARD_SCHEMA) + [pa.field(n, t) for n, t in aggregation.AGGREGATION_FIELDS + uncertainty.UNCERTAINTY_FIELDS]
+)
 
 # --- snapshots ------------------------------------------------------------------------------------
 
@@ -61,7 +75,15 @@ def list_snapshots(folder: Path) -> list[Path]:
 def read_snapshot(path: Path) -> Snapshot:
     table = pq.read_table(path)
     meta = (table.schema.metadata or {}).get(PROVENANCE_KEY, b"{}")
-    return Snapshot(Path(path).stem, table.replace_schema_metadata(None).cast(BOARD_SCHEMA), json.loads(meta))
+    return Snapshot(Path(path).stem, conform(table.replace_schema_metadata(None)), json.loads(meta))
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """A board in SNAPSHOT_SCHEMA: columns an older snapshot lacks are added, empty."""
+    for f in SNAPSHOT_SCHEMA:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
 
 
 def board_digest(board: pa.Table, provenance: dict) -> str:
@@ -238,6 +260,9 @@ def update_leaderboard(
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
     board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed, final_picks=final_picks)
+    board = conform(
+        uncertainty.attach(board, run_bootstrap(results_root, board, scores, tasks, params, closed), closed)
+    )
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
     if schedule:
         provenance["schedule"] = schedule
@@ -267,6 +292,32 @@ def update_leaderboard(
     previous = history[index - 1] if index > 0 else None
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
     return LeaderboardResult(current.board, current, previous, history, diff, created, tasks, closed, challenge_name)
+
+
+def run_bootstrap(
+    results_root: Path,
+    board: pa.Table,
+    scores: pa.Table,
+    tasks: list[TaskMeta],
+    params: LeaderboardParams,
+    closed: bool,
+) -> uncertainty.Uncertainty | None:
+    """The paired bootstrap of the board from the counts the evaluate stage kept; None when they
+    are absent (an older evaluation) or `leaderboard.bootstrap.reps` is 0."""
+    counts, groups = Path(results_root) / BOOTSTRAP_COUNTS, Path(results_root) / BOOTSTRAP_GROUPS
+    if params.bootstrap.reps == 0 or not counts.is_file() or not groups.is_file():
+        return None
+    splits = [PUBLIC, PRIVATE] if closed else [PUBLIC]
+    return uncertainty.bootstrap(
+        uncertainty.entries_of(board, scores),
+        tasks,
+        pq.read_table(counts),
+        pq.read_table(groups),
+        splits,
+        params.bootstrap.reps,
+        params.bootstrap.seed,
+        params.bootstrap.level,
+    )
 
 
 def current_result(

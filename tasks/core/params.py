@@ -233,12 +233,34 @@ class EvaluateParams(Strict):
     memory_limit: str = Field(description="DuckDB memory limit, e.g. '4GB'")
 
 
+class BootstrapParams(Strict):
+    reps: int = Field(default=1000, ge=0, description="resamples of the test items per task and part; 0: no intervals")
+    seed: int = Field(default=0, description="seed of the resampling plan (the same plan for every team)")
+    level: float = Field(default=0.95, gt=0, lt=1, description="coverage of every interval")
+
+
 class LeaderboardParams(Strict):
     policy: Literal["best-public", "last"] = Field(description="which submission of a team counts per task")
     final_selections: int = Field(
         2,
         ge=1,
         description="submissions a team may mark as final before the close; its private rank uses the best of them",
+    )
+    bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
+    aggregation: Literal["mean", "mean-rank", "borda"] = Field(
+        default="mean", description="the official rule that ranks a track; the page shows the others beside it"
+    )
+    public_decimals: int = Field(
+        default=3, ge=1, le=12, description="published public (and private) scores are rounded to this many decimals"
+    )
+    ladder: Literal["off", "fixed", "parameter-free"] = Field(
+        default="off", description="Ladder mode (Blum and Hardt 2015): release a public score only when it improves"
+    )
+    ladder_step: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="fixed Ladder: the improvement needed, and the rounding of released scores",
     )
 
 

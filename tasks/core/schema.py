@@ -33,11 +33,7 @@ class Role(str, Enum):
 FEATURE_ROLES = (Role.text, Role.numeric, Role.categorical, Role.image)
 PAIR_ROLES = (Role.left_id, Role.right_id, Role.label)
 
-# Primary metric per task type, and the metrics a task may declare as primary.
-PRIMARY_METRICS = {
-    TaskType.classification: ("macro_f1", "accuracy"),
-    TaskType.matching: ("f1", "precision", "recall"),
-}
+# The metrics, and which a task may rank by, are the registry's: tasks/core/metrics.py.
 
 # Standard column names in the release.
 ID = "id"
@@ -130,7 +126,14 @@ MODERATION_LOG = "_moderation.jsonl"
 RESULTS_ROOT = Path("results")
 SCORES = "scores.parquet"
 SCORES_DB = "scores.duckdb"
-EVALUATION_REPORT = "evaluation.json"  # what was scored, labels hashes, scorer version, invalid entries
+EVALUATION_REPORT = "evaluation.json"
+# ... and what the board needs of each file's rows, so it never re-reads a submission (results/
+# only, never published): the bootstrap's counts per resampling group of test rows, the groups'
+# true classes, each file's confusion matrix and, for matching files with a score, its PR curve.
+BOOTSTRAP_COUNTS = "bootstrap_counts.parquet"
+BOOTSTRAP_GROUPS = "bootstrap_groups.parquet"
+CONFUSION = "confusion.parquet"
+PR_CURVES = "pr_curves.parquet"  # what was scored, labels hashes, scorer version, invalid entries
 SCORE_CACHE_DIR = "score_cache"  # results/score_cache/: a DVC `persist` out, kept across reruns
 # leaderboard: leaderboard/latest.{parquet,csv,md,html}, leaderboard/snapshots/<UTC>.parquet
 LEADERBOARD_ROOT = Path("leaderboard")
