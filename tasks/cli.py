@@ -613,6 +613,123 @@ def cmd_prefect_yaml(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- the web portal -------------------------------------------------------------------------
+
+
+def _portal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="default: portal.host")
+    p.add_argument("--port", type=int, help="default: portal.port")
+
+
+@command(
+    "portal",
+    "serve the web portal (sign-in, uploads, history, board, admin pages, JSON API) with uvicorn",
+    _portal_args,
+)
+def cmd_portal(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tasks.portal.app import create_app
+
+    params = load_params(a.params)
+    host, port = a.host or params.portal.host, a.port or params.portal.port
+    app = create_app(params, Path.cwd(), params_path=a.params)
+    print(f"portal on http://{host}:{port}/ (API documentation: /api/docs); Ctrl-C stops")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=params.portal.trust_forwarded)
+    return 0
+
+
+def _team_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["add", "rotate", "disable", "enable", "list", "organiser"])
+    p.add_argument("name", nargs="?", help="the team (a slug); not for list and organiser")
+    p.add_argument("--display-name", default="", help="add: the name shown on the board (default: the slug)")
+    p.add_argument("--member", action="append", default=[], help="add: a member's e-mail (repeat for several)")
+
+
+@command(
+    "team",
+    "portal teams: add NAME (prints its token once), rotate NAME, disable NAME, enable NAME, list; organiser (the admin token)",
+    _team_args,
+)
+def cmd_team(a: argparse.Namespace) -> int:
+    from tasks.portal.teams import ORGANISER, TeamStore
+
+    params = load_params(a.params)
+    store = TeamStore(Path(params.portal.data_dir))
+    if a.action == "list":
+        for name, t in store.teams().items():
+            state = "disabled" if t.get("disabled") else "enabled"
+            print(f"{name}\t{t['display_name']}\t{state}\t{', '.join(t.get('members', []))}")
+        return 0
+    if a.action == "organiser":
+        token = store.rotate(ORGANISER)
+        print(f"organiser token (shown once; any earlier one stops working):\n{token}")
+        return 0
+    if not a.name:
+        raise InputError(problem=f"`mmtc team {a.action}` needs a team name", fix=f"mmtc team {a.action} NAME")
+    if a.action == "add":
+        token = store.add(a.name, a.display_name, a.member)
+        print(f"team {a.name} added. Its token, shown once (stored only as a salted hash):\n{token}")
+    elif a.action == "rotate":
+        token = store.rotate(a.name)
+        print(f"new token of {a.name} (the old one and its sessions stop working):\n{token}")
+    else:
+        store.set_disabled(a.name, a.action == "disable")
+        print(f"team {a.name} {a.action}d")
+    return 0
+
+
+def _moderate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("submission", nargs="?", help="<team>/<submission_id> (omit with --list)")
+    p.add_argument("--action", choices=["disqualify", "withdraw", "reinstate"])
+    p.add_argument("--reason", default="", help="one line, shown to the team")
+    p.add_argument("--list", action="store_true", help="print every decision, oldest first")
+    _paths(p, "submissions")
+
+
+@command(
+    "moderate",
+    "disqualify, withdraw or reinstate a stored submission (appended to submissions/_moderation.jsonl; the board follows at the next evaluation)",
+    _moderate_args,
+)
+def cmd_moderate(a: argparse.Namespace) -> int:
+    from tasks.core.moderation import decide, read_decisions
+
+    if a.list:
+        for d in read_decisions(a.submissions):
+            print(f"{d.at}\t{d.by}\t{d.action}\t{d.submission}\t{d.reason}")
+        return 0
+    if not a.submission or not a.action:
+        raise InputError(
+            problem="give a submission and an action", fix="mmtc moderate TEAM/ID --action disqualify --reason '...'"
+        )
+    d = decide(a.submissions, a.submission, a.action, by="organiser (cli)", reason=a.reason)
+    print(f"{d.submission}: {d.action} recorded at {d.at}; the board follows at the next evaluation")
+    return 0
+
+
+def _upload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", type=Path, help="task files (<task>.csv or .parquet), or one zip of them")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the portal's address")
+    p.add_argument("--token-file", type=Path, help="a file holding the team token (default: $MMTC_TOKEN)")
+    p.add_argument("--name", help="submission name, a slug (default: from the file name)")
+    p.add_argument("--description", default="", help="one line of plain text")
+
+
+@command("upload", "send a submission to the portal's JSON API with your team token; prints the verdict", _upload_args)
+def cmd_upload(a: argparse.Namespace) -> int:
+    import os
+
+    from tasks.portal.client import upload
+
+    token = a.token_file.read_text(encoding="utf-8").strip() if a.token_file else os.environ.get("MMTC_TOKEN", "")
+    if not token:
+        raise InputError(problem="no team token", fix="set MMTC_TOKEN or pass --token-file PATH")
+    ok, text = upload(a.url, token, a.files, name=a.name, description=a.description)
+    print(text, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 2
+
+
 # --- entry point --------------------------------------------------------------------------
 
 

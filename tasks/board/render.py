@@ -226,7 +226,11 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
     A team keeps one colour in every chart (colours follow the sorted team names)."""
     out = []
     final = "private" if result.closed else "public"
-    teams = sorted({r["team"] for r in result.board.to_pylist()})
+    # every team of the history: one withdrawn or disqualified since is in older snapshots only
+    teams = sorted(
+        {r["team"] for r in result.board.to_pylist()}
+        | {t for s in result.history for t in s.board.column("team").to_pylist()}
+    )
     colour = {team: PALETTE[i % len(PALETTE)] for i, team in enumerate(teams)}
     snapshots = [s.created_at for s in result.history]
     layout = dict(

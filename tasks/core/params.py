@@ -275,6 +275,48 @@ class LeaderboardParams(Strict):
     )
 
 
+class ReevaluateParams(Strict):
+    """How the portal's 're-evaluate now' button runs the evaluation (never two at once)."""
+
+    deployment: str = Field(
+        "nightly-reevaluation/nightly",
+        description="<flow>/<deployment> started when a Prefect API is configured (PREFECT_API_URL)",
+    )
+    command: list[str] = Field(
+        ["mmtc", "run", "leaderboard"],
+        min_length=1,
+        description="without a Prefect API: this command, run in a background worker from the project root",
+    )
+
+
+class PortalParams(Strict):
+    """`mmtc portal`: the web portal of the challenge (tasks/portal/)."""
+
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 serves every interface")
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: str = Field(
+        ".portal",
+        description="the portal's own files: teams and token hashes, the session key, write-ups, upload staging",
+    )
+    submissions: str = Field("submissions", description="where submit() stores submissions")
+    public: str = Field("data/public", description="the public release (downloads, contracts)")
+    results: str = Field(
+        "results", description="scores read for the teams' history (public split only before the close)"
+    )
+    leaderboard: str = Field("leaderboard", description="the board's snapshots and pages")
+    max_files_per_upload: int = Field(20, ge=1, description="task files in one upload (a zip counts its members)")
+    sign_in_attempts: int = Field(10, ge=1, description="failed sign-ins per client address per window")
+    sign_in_window_s: float = Field(60, gt=0)
+    session_hours: float = Field(12, gt=0, description="a signed-in session lasts this long")
+    secure_cookies: Literal["auto"] | bool = Field(
+        "auto", description="auto: Secure cookies when the request came over TLS (or X-Forwarded-Proto: https)"
+    )
+    trust_forwarded: bool = Field(
+        False, description="read the client address and scheme from X-Forwarded-* (behind a reverse proxy only)"
+    )
+    reevaluate: ReevaluateParams = ReevaluateParams()
+
+
 class DemoTeamPlan(Strict):
     strategy: Literal["rules", "noisy-copy", "broken-then-majority"]
     days: list[int] = Field(min_length=1, description="day offsets after challenge.opens_at, one per submission")
@@ -441,6 +483,7 @@ class Params(BaseModel):
     orchestration: OrchestrationParams
     nightly: NightlyParams
     train: TrainParams
+    portal: PortalParams = PortalParams()
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

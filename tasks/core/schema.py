@@ -60,6 +60,9 @@ CLASSIFICATION_TABLES = ("train", "test")
 MATCHING_TABLES = ("left", "right", "train_pairs", "test_pairs")
 HIDDEN_LABELS = "test_labels.parquet"  # data/private/<task>/
 INGEST_REPORT = "ingest_report.json"  # data/private/<task>/: what organisers should review (may name hidden classes)
+# data/public/<task>/sample_submission.csv: a valid submission file for the task (every test key,
+# the most frequent train class or 0), so a team sees the format; renamed to <task>.csv it is accepted.
+SAMPLE_SUBMISSION = "sample_submission.csv"
 
 
 def release_tables(task_type: TaskType) -> tuple[str, ...]:
@@ -124,6 +127,9 @@ def canonical_name(task: str) -> str:
 
 # Working folders of `mmtc submit` (dot names: never a team, ignored by DVC)
 STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
+# submissions/_moderation.jsonl: organisers' decisions (disqualify, withdraw, reinstate), one JSON
+# object a line, append-only (tasks/core/moderation.py); evaluate leaves out what it withdraws.
+MODERATION_LOG = "_moderation.jsonl"
 
 # evaluate: results/scores.parquet (submission x task x split x metric) and results/scores.duckdb
 RESULTS_ROOT = Path("results")

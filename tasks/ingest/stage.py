@@ -25,7 +25,16 @@ from PIL import Image, UnidentifiedImageError
 
 from tasks.core import __version__
 from tasks.core.errors import InputError, raise_all
-from tasks.core.files import sha256_bytes, sha256_file, sha256_tree, staged_dirs, write_json, write_parquet, write_twins
+from tasks.core.files import (
+    sha256_bytes,
+    sha256_file,
+    sha256_tree,
+    staged_dirs,
+    write_csv,
+    write_json,
+    write_parquet,
+    write_twins,
+)
 from tasks.core.manifest import FileSpec, TaskManifest, feature_schema, load_manifest
 from tasks.core.params import IngestParams
 from tasks.core.schema import (
@@ -40,6 +49,7 @@ from tasks.core.schema import (
     PRIVATE,
     PUBLIC,
     RIGHT_ID,
+    SAMPLE_SUBMISSION,
     SPLIT,
     Role,
     TaskType,
@@ -92,6 +102,8 @@ def ingest_task(task_dir: Path, public_root: Path, private_root: Path, params: I
             for path in write_twins(table, pub, name):
                 files[path.name] = sha256_file(path)
         images = prepared.images.copy_to(pub / IMAGES_DIR)
+        write_csv(sample_submission(manifest.type, prepared.tables), pub / SAMPLE_SUBMISSION)
+        files[SAMPLE_SUBMISSION] = sha256_file(pub / SAMPLE_SUBMISSION)
         write_parquet(prepared.hidden, priv / HIDDEN_LABELS)
         write_json(priv / INGEST_REPORT, _organiser_report(manifest, prepared, sha256_tree(task_dir)))
         write_json(pub / CARD, _card(manifest, prepared, files, images))
@@ -834,6 +846,18 @@ def _duplicate_pairs(left: pa.Table, right: pa.Table, train: pa.Table, test: pa.
 
 
 # --- the card (published) and the organiser report (private) ----------------------------------
+
+
+def sample_submission(task_type: TaskType, tables: dict[str, pa.Table]) -> pa.Table:
+    """A valid submission file: every test key with the most frequent train class (ties: the
+    smallest), or 0 for every pair. Made from published tables only, so it says nothing of test labels."""
+    if task_type is TaskType.classification:
+        counts = pc.value_counts(tables["train"].column(LABEL).drop_null()).to_pylist()
+        top = min(counts, key=lambda c: (-c["counts"], str(c["values"])))["values"] if counts else ""
+        keys = tables["test"].column(ID)
+        return pa.table({ID: keys, LABEL: pa.array([top] * len(keys), tables["train"].schema.field(LABEL).type)})
+    keys = tables["test_pairs"].column(PAIR_ID)
+    return pa.table({PAIR_ID: keys, LABEL: pa.array([0] * len(keys), pa.int64())})
 
 
 def _card(m: TaskManifest, p: Prepared, files: dict, images: dict) -> dict:

@@ -38,6 +38,7 @@ from tasks.core import metrics as metrics_module
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, write_json, write_parquet
 from tasks.core.metrics import count_metrics, metrics_of
+from tasks.core.moderation import excluded
 from tasks.core.params import EvaluateParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
@@ -316,6 +317,8 @@ def evaluate(
     infos = load_tasks(public_root, private_root, tasks)
     version = scorer_version()
     submissions, invalid = discover(submissions_root)
+    withdrawn = excluded(submissions_root)  # organisers' decisions: such a submission leaves the board
+    submissions = [s for s in submissions if s.submission not in withdrawn]
     files, ignored = _files_to_score(submissions, infos)
     results_root = Path(results_root)
     cache_path = results_root / SCORE_CACHE_DIR / CACHE_FILE
@@ -403,6 +406,7 @@ def evaluate(
             "submissions": len(submissions),
             "files": len(files),
             "rejected": rejected_counts(submissions_root),
+            "withdrawn": dict(sorted(withdrawn.items())),
             "not_scored": sorted(invalid, key=lambda d: (d["submission"], d["problem"])),
             "ignored_files": ignored,
         },

@@ -4,8 +4,11 @@ snippets), and every path they name under the project's folders exists."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +46,15 @@ def commands(markdown: str) -> list[list[str]]:
     return out
 
 
+@functools.cache
+def portal_routes() -> frozenset[str]:
+    from tasks.core.params import load_params
+    from tasks.portal.app import create_app
+
+    with tempfile.TemporaryDirectory() as root:  # the app makes its data folder there, not in the repo
+        return frozenset(r.path for r in create_app(load_params(ROOT / "params.yaml"), Path(root)).routes)
+
+
 def check(words: list[str]) -> None:
     program, args = words[0], words[1:]
     name = program.removeprefix(".venv/bin/")
@@ -68,6 +80,12 @@ def check(words: list[str]) -> None:
             source = script.read_text(encoding="utf-8")
             for flag in (a for a in args[1:] if a.startswith("--")):
                 assert f'"{flag}"' in source, f"{args[0]} has no option {flag}"
+    elif name == "curl":
+        urls = [a for a in args if a.startswith("http://")]
+        assert urls, f"curl {' '.join(args)}: no portal address"
+        for url in urls:
+            path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+            assert path in portal_routes(), f"curl: {path} is not a route of the portal"
     elif name in VENV_TOOLS:
         assert program.startswith(".venv/bin/"), f"{program}: use the project's own .venv/bin/{name}"
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,6 +25,7 @@ def test_classification_release(good_classification, tmp_path, ingest_params):
     assert sorted(p.name for p in pub.iterdir()) == [
         "card.json",
         "images",
+        "sample_submission.csv",
         "test.csv",
         "test.parquet",
         "train.csv",
@@ -185,3 +187,32 @@ def test_given_a_bomb_within_the_bad_image_allowance_then_it_is_published_as_nul
     assert max(p.stat().st_size for p in (pub / "images").iterdir()) < 1000
     organiser = json.loads(report.organiser_report.read_text())
     assert "20,000 x 20,000 pixels" in organiser["unusable_images"][0]["message"]
+
+
+def test_each_release_has_a_sample_submission_that_submit_accepts(
+    good_classification, small_demo, tmp_path, ingest_params
+):
+    from tasks.core.params import SubmitParams
+    from tasks.submissions.submit import submit
+    from tasks.submissions.validate import load_contracts
+
+    ingest(good_classification, tmp_path, ingest_params)
+    ingest(small_demo / "person_link", tmp_path, ingest_params)
+    cls = pq.read_table(tmp_path / "public" / "good_items" / "train.parquet")
+    sample = pd.read_csv(tmp_path / "public" / "good_items" / "sample_submission.csv", dtype=str)
+    test_ids = pq.read_table(tmp_path / "public" / "good_items" / "test.parquet").column("id").to_pylist()
+    assert list(sample.columns) == ["id", "label"] and sample["id"].tolist() == test_ids
+    top = pd.Series(cls.column("label").to_pylist()).value_counts()
+    assert set(sample["label"]) == {sorted(top[top == top.max()].index)[0]}  # from train labels only
+    pairs = pd.read_csv(tmp_path / "public" / "person_link" / "sample_submission.csv")
+    assert list(pairs.columns) == ["pair_id", "label"] and set(pairs["label"]) == {0}
+    card = json.loads((tmp_path / "public" / "good_items" / "card.json").read_text())
+    assert "sample_submission.csv" in card["files_sha256"]
+    contracts = load_contracts(tmp_path / "public", ["good_items", "person_link"])
+    params = SubmitParams(max_per_day=5, max_total=10, max_file_mb=5, max_description_chars=100)
+    for task in ("good_items", "person_link"):
+        folder = tmp_path / "try" / task
+        folder.mkdir(parents=True)
+        (folder / f"{task}.csv").write_bytes((tmp_path / "public" / task / "sample_submission.csv").read_bytes())
+        result = submit(folder, "team-a", submissions_root=tmp_path / "subs", contracts=contracts, params=params)
+        assert result.accepted, result.summary()
