@@ -250,6 +250,21 @@ def cmd_intake(a: argparse.Namespace) -> int:
     return 0
 
 
+@command(
+    "schedule",
+    "write the challenge's state (open phase, closed) to leaderboard/schedule.json; MMTC_NOW fixes the time",
+    lambda p: p.add_argument("--out", type=Path, default=None, help="default: leaderboard/schedule.json"),
+)
+def cmd_schedule(a: argparse.Namespace) -> int:
+    from tasks.core.clock import challenge_state, state_record
+    from tasks.core.schema import SCHEDULE_STATE
+
+    state = challenge_state(load_params(a.params).challenge, utc_now())
+    write_json(a.out or SCHEDULE_STATE, state_record(state))
+    print(f"schedule: {state.line()}")
+    return 0
+
+
 def _select_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--team", required=True, help="the team's name")
     p.add_argument(

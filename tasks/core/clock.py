@@ -76,3 +76,14 @@ def challenge_state(challenge: ChallengeParams, now: datetime) -> ChallengeState
     else:
         closed, reason = False, None
     return ChallengeState(now, None if closed else phase, upcoming[0] if upcoming else None, closed, reason)
+
+
+def state_record(state: ChallengeState) -> dict:
+    """What the `schedule` stage writes: the state, without the time, so the file changes (and
+    the leaderboard reruns) only when a phase opens or ends or the challenge closes."""
+    return {
+        "phase": state.phase.name if state.phase else None,
+        "next_phase": state.next_phase.name if state.next_phase else None,
+        "closed": state.closed,
+        "state": state.line(),
+    }

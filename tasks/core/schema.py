@@ -148,6 +148,9 @@ SCORE_CACHE_DIR = "score_cache"  # results/score_cache/: a DVC `persist` out, ke
 LEADERBOARD_ROOT = Path("leaderboard")
 SNAPSHOTS_DIR = "snapshots"  # leaderboard/snapshots/: a DVC `persist` out, an immutable history
 LATEST = "latest"
+# schedule: leaderboard/schedule.json, the challenge's state (phase, closed) written by an
+# always-run stage; the leaderboard depends on it, so a phase's end reruns the board.
+SCHEDULE_STATE = LEADERBOARD_ROOT / "schedule.json"
 
 
 class SubmissionRecord(BaseModel):

@@ -63,6 +63,11 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     return result
 
 
+# Stages that run every time (cheap checks: the CLIP weights in use, the challenge's phase);
+# an unchanged output stops there.
+ALWAYS_RUN = frozenset({"resolve_weights", "schedule"})
+
+
 def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 

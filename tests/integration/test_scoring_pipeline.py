@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.integration.conftest import run, stages_run
+from tests.integration.conftest import ALWAYS_RUN, run, stages_run
 from tests.unit.board.test_leaderboard import recompute
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -74,7 +74,7 @@ def test_the_demo_board_is_correct(scored):
 def test_a_rerun_with_nothing_new_runs_nothing(scored):
     repo, _, _ = scored
     again = run(["dvc", "repro", "leaderboard"], repo)
-    assert stages_run(again.stdout) <= {"resolve_weights"}  # always re-checked (cheap); unchanged output stops there
+    assert stages_run(again.stdout) <= ALWAYS_RUN  # always re-checked (cheap); unchanged output stops there
 
 
 def test_a_new_submission_rescores_only_itself_and_adds_a_snapshot(scored):
@@ -97,7 +97,7 @@ def test_a_new_submission_rescores_only_itself_and_adds_a_snapshot(scored):
     )
     assert "accepted newbie/" in submitted.stdout
     after = run(["dvc", "repro", "leaderboard"], repo)
-    assert stages_run(after.stdout) - {"resolve_weights"} == {"evaluate", "leaderboard"}
+    assert stages_run(after.stdout) - ALWAYS_RUN == {"evaluate", "leaderboard"}
     assert re.search(r"evaluate: \d+ submissions, \d+ files: 1 scored, \d+ from the cache", after.stdout), after.stdout
     files = sorted(snapshots.glob("*.parquet"))
     assert len(files) == 2 and files[0] == old and old.read_bytes() == old_bytes, "the history survives the rerun"
@@ -105,4 +105,4 @@ def test_a_new_submission_rescores_only_itself_and_adds_a_snapshot(scored):
     assert "newbie enters track classification" in md
     assert "<b>hello</b>" not in (repo / "leaderboard" / "latest.html").read_text()
     status = json.loads(run(["dvc", "status", "--json"], repo).stdout)
-    assert set(status) <= {"resolve_weights"}, status  # listed as "always changed", nothing else
+    assert set(status) <= ALWAYS_RUN, status  # listed as "always changed", nothing else

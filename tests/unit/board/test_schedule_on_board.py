@@ -64,3 +64,20 @@ def test_the_board_shows_the_phase_and_closes_at_the_end_of_the_last(tmp_path, m
     assert a["submission_id"] == "20261103T100000Z-00000002" and a["private"] == 0.80, "its final selection counts"
     b = next(r for r in rows if r["team"] == "b")
     assert b["private"] == 0.60, "a team without a selection: the policy's pick, private revealed"
+
+
+def test_the_schedule_stage_s_file_changes_only_when_the_state_does(tmp_path, monkeypatch):
+    setup(tmp_path, monkeypatch)
+    out = tmp_path / "schedule.json"
+
+    def state_at(now: str) -> bytes:
+        monkeypatch.setenv(NOW_ENV, now)
+        assert cli.main(["--params", "params.yaml", "schedule", "--out", str(out)]) == 0
+        return out.read_bytes()
+
+    first = state_at("2026-11-02T00:00:00Z")
+    assert state_at("2026-11-29T23:59:59Z") == first, "the same phase: the same bytes, the board does not rerun"
+    final = state_at("2026-12-01T00:00:00Z")
+    assert final != first and b'"phase": "final"' in final
+    closed = state_at("2026-12-15T00:00:00Z")
+    assert b'"closed": true' in closed and b'"phase": null' in closed
