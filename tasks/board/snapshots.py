@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.board import aggregation
+from tasks.board import aggregation, probing
 from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
@@ -251,9 +251,10 @@ def update_leaderboard(
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
     board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed)
-    board = conform(
-        uncertainty.attach(board, run_bootstrap(results_root, board, scores, tasks, params, closed), closed)
-    )
+    board = aggregation.apply_rules(board, params.aggregation, closed)
+    found = run_bootstrap(results_root, board, scores, tasks, params, closed)
+    board = conform(uncertainty.attach(board, found, closed))
+    board = probing.round_scores(board, params.public_decimals)  # what is published; results/ keeps full precision
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
     digest = board_digest(board, provenance)
 

@@ -127,7 +127,7 @@ def test_the_page_renders_sorts_and_draws(page, driver, tmp_path):
     ]
     mean = driver.find_element(By.XPATH, "//table[@id='table-track-matching']//th[normalize-space()='Mean']")
     mean.click()
-    values = [float(v) for v in texts(driver, f"{matching} td:nth-child(3)")]
+    values = [float(v) for v in texts(driver, f"{matching} td:nth-child(4)")]
     assert values == sorted(values)
 
     # plots: four figures drawn as SVG by plotly, with their traces
