@@ -14,7 +14,7 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -145,6 +145,7 @@ class View:
     official: str = "mean"
     bootstrap: dict | None = None  # reps, level, parts: what the intervals rest on
     rules: tuple[str, ...] = RULES
+    teams: list[dict] = field(default_factory=list)  # per team: what its selected submissions got wrong
 
 
 def build_view(result: LeaderboardResult) -> View:
@@ -296,6 +297,7 @@ def build_view(result: LeaderboardResult) -> View:
         }
         if has_intervals
         else None,
+        teams=[{"team": team, "tasks": items} for team, items in sorted(result.diagnostics.items())],
     )
 
 
@@ -384,6 +386,45 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
         )
         out.append({"id": f"plot-tasks-{name}", "title": f"{name}: per-task scores", "json": _figure_json(fig)})
         out += _interval_plots(result, track, colour, layout)
+    for team in view.teams:
+        for item in team["tasks"]:
+            if not item.get("curve"):
+                continue
+            fig = go.Figure()
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["recall"] for p in item["curve"]],
+                    y=[p["precision"] for p in item["curve"]],
+                    text=[f"threshold {p['threshold']}" for p in item["curve"]],
+                    mode="lines+markers",
+                    line={"shape": "hv", "color": colour.get(team["team"], PALETTE[0])},
+                    name="score",
+                )
+            )
+            at = item["at_threshold"]
+            fig.add_trace(
+                go.Scatter(
+                    x=[at["recall"]],
+                    y=[at["precision"]],
+                    mode="markers",
+                    marker={"size": 12, "symbol": "x"},
+                    name="labels",
+                )
+            )
+            fig.update_layout(
+                title=f"{team['team']} · {item['task']}: precision-recall of the score ({item['parts']})",
+                xaxis={"title": "recall", "range": [0, 1.02]},
+                yaxis_title="precision",
+                **layout,
+            )
+            out.append(
+                {
+                    "id": f"plot-pr-{team['team']}-{item['task']}",
+                    "title": f"{team['team']} {item['task']}: PR curve",
+                    "json": _figure_json(fig),
+                    "team": team["team"],
+                }
+            )
     return out
 
 

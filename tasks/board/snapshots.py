@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.board import aggregation, probing
+from tasks.board import aggregation, diagnostics, probing
 from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
@@ -209,6 +209,7 @@ class LeaderboardResult:
     closed: bool
     challenge: str
     files: list[Path] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)  # team -> what it got wrong, per task (tasks/board/diagnostics.py)
 
     def summary(self) -> str:
         what = (
@@ -279,7 +280,12 @@ def update_leaderboard(
     index = [s.name for s in history].index(current.name)
     previous = history[index - 1] if index > 0 else None
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
-    return LeaderboardResult(current.board, current, previous, history, diff, created, tasks, closed, challenge_name)
+    found = diagnostics.team_diagnostics(
+        results_root, uncertainty.entries_of(current.board, scores), tasks, closed, params.public_decimals
+    )
+    return LeaderboardResult(
+        current.board, current, previous, history, diff, created, tasks, closed, challenge_name, diagnostics=found
+    )
 
 
 def run_bootstrap(
