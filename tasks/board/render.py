@@ -146,6 +146,8 @@ class View:
     bootstrap: dict | None = None  # reps, level, parts: what the intervals rest on
     rules: tuple[str, ...] = RULES
     teams: list[dict] = field(default_factory=list)  # per team: what its selected submissions got wrong
+    schedule: dict | None = None  # the phase as of the snapshot: {state, phase, ends, phases: [{name, start, end}]}
+    unreleased: dict = field(default_factory=dict)  # task -> why it is not on the board (no release)
 
 
 def build_view(result: LeaderboardResult) -> View:
@@ -298,6 +300,8 @@ def build_view(result: LeaderboardResult) -> View:
         if has_intervals
         else None,
         teams=[{"team": team, "tasks": items} for team, items in sorted(result.diagnostics.items())],
+        schedule=p.get("schedule"),
+        unreleased=dict(sorted(p.get("data", {}).get("unreleased", {}).items())),
     )
 
 
@@ -600,6 +604,11 @@ def render_terminal(view: View, console=None) -> None:
             ),
             width=width,
         )
+
+    if view.schedule:
+        console.print(Text(f"schedule: {view.schedule['state']}"), width=width)
+    for task, why in view.unreleased.items():
+        console.print(Text(f"not on the board: {task}: {why}", style="bold red"), width=width)
 
     def table(title: str | None = None) -> Table:
         return Table(

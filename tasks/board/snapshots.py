@@ -30,8 +30,9 @@ from tasks.board import aggregation, diagnostics, probing
 from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
+from tasks.core.clock import ChallengeState
 from tasks.core.files import sha256_file
-from tasks.core.params import LeaderboardParams
+from tasks.core.params import LeaderboardParams, Phase
 from tasks.core.schema import (
     BOOTSTRAP_COUNTS,
     BOOTSTRAP_GROUPS,
@@ -92,7 +93,8 @@ def board_digest(board: pa.Table, provenance: dict) -> str:
     for row in board.to_pylist():
         h.update(json.dumps(row, sort_keys=True, default=_exact).encode())
         h.update(b"\n")
-    h.update(json.dumps({k: provenance.get(k) for k in ("data", "params", "weights")}, sort_keys=True).encode())
+    keys = ("data", "params", "weights") + tuple(k for k in ("schedule", "final_picks") if provenance.get(k))
+    h.update(json.dumps({k: provenance.get(k) for k in keys}, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -228,6 +230,7 @@ def provenance_of(evaluation: dict, scores_path: Path, params: dict, code: dict,
             "scorer_version": evaluation["scorer_version"],
             "submissions": evaluation["submissions"],
             "rejected": sum(evaluation.get("rejected", {}).values()),
+            **({"unreleased": evaluation["unreleased"]} if evaluation.get("unreleased") else {}),
         },
         "code": code,
         "weights": weights,
@@ -245,18 +248,28 @@ def update_leaderboard(
     code: dict,
     weights: dict,
     params_used: dict,
+    schedule: dict | None = None,
+    final_picks: dict[str, list[str]] | None = None,
 ) -> LeaderboardResult:
-    """Build the board and snapshot it when something changed; rendering it is the caller's next step."""
+    """Build the board and snapshot it when something changed; rendering it is the caller's next step.
+
+    `schedule` (the phase at `now`, see `schedule_of`) is kept in the snapshot and shown on the
+    board; a change of phase makes a new snapshot. `final_picks` (team -> submission ids, the
+    teams' final selections) decide which submission counts for the private ranking."""
     results_root, leaderboard_root = Path(results_root), Path(leaderboard_root)
     evaluation = read_evaluation(results_root)
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
-    board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed)
+    board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed, final_picks=final_picks)
     board = aggregation.apply_rules(board, params.aggregation, closed)
     found = run_bootstrap(results_root, board, scores, tasks, params, closed)
     board = conform(uncertainty.attach(board, found, closed))
     board = probing.round_scores(board, params.public_decimals)  # what is published; results/ keeps full precision
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
+    if schedule:
+        provenance["schedule"] = schedule
+    if final_picks:
+        provenance["final_picks"] = {team: sorted(ids) for team, ids in sorted(final_picks.items())}
     digest = board_digest(board, provenance)
 
     folder = leaderboard_root / SNAPSHOTS_DIR
@@ -325,7 +338,19 @@ def current_result(
     current, previous = history[-1], (history[-2] if len(history) > 1 else None)
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
     tasks = tasks_of(read_evaluation(Path(results_root)))
+    closed = (current.provenance.get("schedule") or {}).get("closed", closed)  # as the stage decided it
     return LeaderboardResult(current.board, current, previous, history, diff, False, tasks, closed, challenge_name)
+
+
+def schedule_of(state: ChallengeState, phases: list[Phase]) -> dict:
+    """What the board shows of the schedule: the state at the snapshot's time and every phase."""
+    return {
+        "state": state.line(),
+        "phase": state.phase.name if state.phase else None,
+        "ends": state.phase.end if state.phase else None,
+        "closed": state.closed,
+        "phases": [{"name": p.name, "start": p.start, "end": p.end} for p in phases],
+    }
 
 
 def snapshot_time(env: dict | None = None) -> datetime:

@@ -107,6 +107,12 @@ SUBMISSION_META = "submission.json"
 REJECTED_DIR = "_rejected"
 REJECTION_META = "rejection.json"
 SUBMISSION_FORMATS = (".csv", ".parquet")
+# Final selections (`mmtc select`): submissions/_final/<team>/<version>.json, one file per call,
+# never rewritten; the highest version is the team's selection (last call wins).
+FINAL_DIR = "_final"
+# Rejections whose team name cannot be a folder name: submissions/_rejected/_invalid-team/<id>/,
+# the name as given kept (escaped) in rejection.json. `_` names are never a team's.
+INVALID_TEAM_DIR = "_invalid-team"
 # Working folders of `mmtc submit` (dot names: never a team, ignored by DVC)
 STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
 
@@ -144,3 +150,13 @@ class SubmissionRecord(BaseModel):
     tasks: list[str]
     baseline: bool = False
     description: str = ""
+
+
+class FinalSelection(BaseModel):
+    """submissions/_final/<team>/<version>.json: the submissions a team marked final, at one call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    team: str
+    version: int  # 1, 2, ...: the file name, zero-padded; the highest is in force
+    selected_at: str  # ISO 8601 UTC
+    submission_ids: list[str]  # empty: the team withdrew its selection (the policy's pick counts)

@@ -158,17 +158,34 @@ class TaskInfo:
         return ID if self.task_type is TaskType.classification else PAIR_ID
 
 
-def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, TaskInfo]:
-    infos = {}
+def unreleased_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, str]:
+    """task -> why it cannot be scored (no release or no hidden labels: its ingest failed or has not run)."""
+    missing = {}
     for task in tasks:
         card_path = Path(public_root) / task / CARD
         labels = hidden_labels_path(private_root, task)
         if not card_path.is_file() or not labels.is_file():
-            raise InputError(
-                problem=f"task '{task}' has no release or no hidden labels",
-                fix="build them first: dvc repro (ingest)",
-                task=task,
+            missing[task] = (
+                f"no release or no hidden labels ({card_path} or its labels not found): its ingest failed or has not run"
             )
+    return missing
+
+
+def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, TaskInfo]:
+    """The tasks that can be scored; one without a release is left out (the others go on), and
+    when none can be scored it raises."""
+    infos = {}
+    missing = unreleased_tasks(public_root, private_root, tasks)
+    if tasks and len(missing) == len(tasks):
+        raise InputError(
+            problem="no task of the challenge has a release and hidden labels",
+            fix="build them first: dvc repro (ingest)",
+        )
+    for task in tasks:
+        card_path = Path(public_root) / task / CARD
+        labels = hidden_labels_path(private_root, task)
+        if task in missing:
+            continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         infos[task] = TaskInfo(
             task,
@@ -370,6 +387,7 @@ def evaluate(
                 for t, i in infos.items()
             },
             "task_order": list(infos),
+            "unreleased": unreleased_tasks(public_root, private_root, tasks),
             "submissions": len(submissions),
             "files": len(files),
             "rejected": rejected_counts(submissions_root),
