@@ -27,7 +27,15 @@ TEAMS = {
 RANDOM_WEIGHTS = {"kind": "random-init", "model": "mmtc-tiny-test", "seed": 0, "reason": "offline test"}
 
 
-def scored_board(root: Path, closed: bool = False, decimals: int = 3, reps: int = 200, random_weights: bool = True):
+def scored_board(
+    root: Path,
+    closed: bool = False,
+    decimals: int = 3,
+    reps: int = 200,
+    random_weights: bool = True,
+    ladder: str = "off",
+    ladder_step: float = 0.01,
+):
     public, private = copy_release(root / "release")
     subs = root / "submissions"
     contracts = load_contracts(public, TASKS)
@@ -48,7 +56,11 @@ def scored_board(root: Path, closed: bool = False, decimals: int = 3, reps: int 
         (root / WEIGHTS_IDENTITY).parent.mkdir(parents=True, exist_ok=True)
         (root / WEIGHTS_IDENTITY).write_text(json.dumps(RANDOM_WEIGHTS))
     params = LeaderboardParams(
-        policy="best-public", public_decimals=decimals, bootstrap=BootstrapParams(reps=reps, seed=1)
+        policy="best-public",
+        public_decimals=decimals,
+        bootstrap=BootstrapParams(reps=reps, seed=1),
+        ladder=ladder,
+        ladder_step=ladder_step,
     )
     result = update_leaderboard(
         root / "results",

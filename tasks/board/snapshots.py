@@ -260,9 +260,23 @@ def update_leaderboard(
     evaluation = read_evaluation(results_root)
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
+    if params.ladder != "off":  # what the Ladder releases replaces each primary public score
+        counts, groups = results_root / BOOTSTRAP_COUNTS, results_root / BOOTSTRAP_GROUPS
+        scores = probing.ladder(
+            scores,
+            params.ladder,
+            params.ladder_step,
+            pq.read_table(counts) if counts.is_file() else None,
+            pq.read_table(groups) if groups.is_file() else None,
+            tasks,
+            min(params.bootstrap.reps, 200) or 200,
+            params.bootstrap.seed,
+        )
     board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed, final_picks=final_picks)
     board = aggregation.apply_rules(board, params.aggregation, closed)
-    found = run_bootstrap(results_root, board, scores, tasks, params, closed)
+    # under the Ladder the open board shows no public intervals: they would tell what it withholds
+    laddered = params.ladder != "off" and not closed
+    found = None if laddered else run_bootstrap(results_root, board, scores, tasks, params, closed)
     board = conform(uncertainty.attach(board, found, closed))
     board = probing.round_scores(board, params.public_decimals)  # what is published; results/ keeps full precision
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
