@@ -124,3 +124,12 @@ def test_the_terminal_board_fits_80_columns_without_cutting(tmp_path, closed):
     for track in view.tracks:
         for row in track["rows"]:
             assert (row["private"] if closed else row["public"]) in text
+
+
+def test_a_scored_board_with_intervals_renders_to_the_same_bytes_twice(tmp_path):
+    """Seeded plan, exact counts, DECIMAL sums: the intervals are byte-stable like the rest."""
+    files = []
+    for place in ("one", "two"):
+        result = scored_board(tmp_path / place, closed=True)
+        files.append({p.name: p.read_bytes() for p in result.files})
+    assert files[0] == files[1]
