@@ -23,13 +23,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pyarrow as pa
 
+from tasks.board.aggregation import RULES, kendall_tau
 from tasks.board.snapshots import LeaderboardResult
 from tasks.core.files import atomic_write_bytes, write_parquet
 from tasks.core.schema import LATEST
 
 TEMPLATES = Path(__file__).with_name("templates")
-DIGITS = 4  # scores as shown to people
-CSV_DIGITS = 6
+DIGITS = 3  # scores as shown to people: leaderboard.public_decimals, its default here
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 POLICY_TEXT = {
     "best-public": "each team's best public submission per task (ties: the earlier one)",
@@ -52,6 +52,41 @@ def fmt_signed(value: float | None, digits: int = DIGITS) -> str:
     return f"{value:+.{digits}f}"
 
 
+def fmt_interval(lo: float | None, hi: float | None, digits: int = DIGITS, signed: bool = False) -> str:
+    if lo is None or hi is None:
+        return ""
+    f = fmt_signed if signed else fmt
+    return f"{f(lo, digits)}–{f(hi, digits)}"
+
+
+def fmt_rank_range(lo: int | None, hi: int | None) -> str:
+    if lo is None or hi is None:
+        return ""
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+RANDOM_INIT_FIX = (
+    "To use real weights: set `embed.clip.pretrained` in params.yaml to an open_clip tag (e.g. laion2b_s34b_b79k) "
+    "or a local checkpoint, make them reachable once (`HF_HUB_OFFLINE=0 .venv/bin/mmtc resolve-weights`, or "
+    "`embed.clip.weights_dir`), then `dvc repro`; `embed.clip.if_unavailable: fail` refuses the fallback."
+)
+
+
+def weights_banner(provenance: dict) -> str | None:
+    """A plain warning when the embeddings came from randomly initialised CLIP weights."""
+    weights = provenance.get("weights", {}) or {}
+    identity = weights.get("identity", {}) or {}
+    if identity.get("kind") != "random-init":
+        return None
+    model = identity.get("model", "?")
+    why = identity.get("reason", "")
+    return (
+        f"The embeddings behind this board come from RANDOMLY INITIALISED CLIP weights ({model}, seed "
+        f"{identity.get('seed', '?')}{': ' + why if why else ''}): image and text features carry no pretrained "
+        f"knowledge, so the baselines that use them understate what CLIP gives. " + RANDOM_INIT_FIX
+    )
+
+
 # Characters that can start markup inside a line or a table cell (GFM); `_` only counts at a
 # word boundary, so task names like car_class stay readable.
 MD_SPECIAL = re.compile(r"([\\`*\[\]|~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -64,14 +99,14 @@ def md(text: object) -> str:
     return " ".join(s.split())
 
 
-def csv_cell(value: object) -> str:
+def csv_cell(value: object, digits: int = DIGITS) -> str:
     """A CSV cell a spreadsheet will not run as a formula."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return fmt(value, CSV_DIGITS)
+        return fmt(value, digits)
     s = str(value)
     if s[:1] in ("=", "+", "-", "@", "\t", "\r"):
         s = "'" + s
@@ -105,17 +140,29 @@ class View:
     diff: dict
     provenance: dict
     history: list[str]
+    decimals: int = DIGITS
+    banner: str | None = None
+    official: str = "mean"
+    bootstrap: dict | None = None  # reps, level, parts: what the intervals rest on
+    rules: tuple[str, ...] = RULES
+    teams: list[dict] = field(default_factory=list)  # per team: what its selected submissions got wrong
     schedule: dict | None = None  # the phase as of the snapshot: {state, phase, ends, phases: [{name, start, end}]}
     unreleased: dict = field(default_factory=dict)  # task -> why it is not on the board (no release)
 
 
 def build_view(result: LeaderboardResult) -> View:
     rows = result.board.to_pylist()
+    p = result.snapshot.provenance
+    board_params = p.get("params", {}).get("leaderboard", {}) or {}
+    d_ = int(board_params.get("public_decimals", DIGITS))
+    official = board_params.get("aggregation", "mean")
+    closed = result.closed
     tracks: dict[str, dict] = {}
     for t in result.tasks:
         tracks.setdefault(t.track, {"name": t.track, "tasks": [], "rows": []})
         tracks[t.track]["tasks"].append({"task": t.task, "metric": t.metric, "title": t.title})
     by_team: dict[tuple[str, str], dict] = {}
+    final = "private" if closed else "public"
     for r in rows:
         track = tracks[r["track"]]
         if r["level"] == "track":
@@ -126,9 +173,31 @@ def build_view(result: LeaderboardResult) -> View:
                 "public_rank": "" if r["public_rank"] is None else str(r["public_rank"]),
                 "team": r["team"],
                 "baseline": r["baseline"],
-                "public": fmt(r["public"]),
-                "private": fmt(r["private"]),
-                "gap": fmt_signed(r["gap"]),
+                "public": fmt(r["public"], d_),
+                "private": fmt(r["private"], d_),
+                "gap": fmt_signed(r["gap"], d_),
+                "interval": fmt_interval(r.get(f"{final}_lo"), r.get(f"{final}_hi"), d_),
+                "public_interval": fmt_interval(r.get("public_lo"), r.get("public_hi"), d_),
+                "gap_interval": fmt_interval(r.get("gap_lo"), r.get("gap_hi"), d_, signed=True),
+                "rank_range": fmt_rank_range(r.get("rank_lo"), r.get("rank_hi")),
+                "tie_group": r.get("tie_group"),
+                "separated_below": r.get("separated_below"),
+                "rule_ranks": {
+                    rule: r.get(column)
+                    for rule, column in (
+                        ("mean", "rank_mean"),
+                        ("mean-rank", "rank_mean_rank"),
+                        ("borda", "rank_borda"),
+                    )
+                },
+                "mean_rank": "" if r.get("mean_rank") is None else f"{r['mean_rank']:.2f}",
+                "borda": "" if r.get("borda") is None else f"{r['borda']:g}",
+                "differs": bool(r.get("rank_differs")),
+                "rank_change": (
+                    r["public_rank"] - r["rank"]
+                    if closed and r["rank"] is not None and r["public_rank"] is not None
+                    else None
+                ),
                 "missing": r["missing"],
                 "entries": r["entries"],
                 "rejected": r["rejected"],
@@ -142,17 +211,24 @@ def build_view(result: LeaderboardResult) -> View:
                 {
                     "task": r["task"],
                     "missing": bool(r["missing"]),
-                    "text": "missing" if r["missing"] else fmt(r["private"] if result.closed else r["public"]),
-                    "public": fmt(r["public"]),
-                    "sort": "" if r["missing"] else fmt(r["private"] if result.closed else r["public"], 12),
+                    "text": "missing" if r["missing"] else fmt(r[final], d_),
+                    "interval": fmt_interval(r.get(f"{final}_lo"), r.get(f"{final}_hi"), d_),
+                    "public": fmt(r["public"], d_),
+                    "sort": "" if r["missing"] else fmt(r[final], 12),
                     "submission_id": r["submission_id"] or "",
                 }
             )
+    for track in tracks.values():
+        _brackets(track["rows"])
+        ranked = [r for r in track["rows"] if r["rank"]]
+        pairs = [r for r in ranked if r["separated_below"] is not None]
+        track["separated"] = (sum(bool(r["separated_below"]) for r in pairs), len(pairs)) if pairs else None
+        track["tau"] = {rule: kendall_tau(rows, track["name"], official, rule) for rule in RULES if rule != official}
+        track["differs"] = [r["team"] for r in ranked if r["differs"]]
     tasks = []
     for t in result.tasks:
         entries = [r for r in rows if r["level"] == "task" and r["task"] == t.task and not r["missing"]]
-        key = "private" if result.closed else "public"
-        entries.sort(key=lambda r: (-(r[key] if r[key] is not None else -1.0), r["submitted_at"] or "", r["team"]))
+        entries.sort(key=lambda r: (-(r[final] if r[final] is not None else -1.0), r["submitted_at"] or "", r["team"]))
         tasks.append(
             {
                 "task": t.task,
@@ -165,11 +241,14 @@ def build_view(result: LeaderboardResult) -> View:
                         "place": i + 1,
                         "team": r["team"],
                         "baseline": r["baseline"],
-                        "public": fmt(r["public"]),
+                        "public": fmt(r["public"], d_),
+                        "public_interval": fmt_interval(r.get("public_lo"), r.get("public_hi"), d_),
                         "public_sort": fmt(r["public"], 12),
-                        "private": fmt(r["private"]),
+                        "private": fmt(r["private"], d_),
+                        "private_interval": fmt_interval(r.get("private_lo"), r.get("private_hi"), d_),
                         "private_sort": fmt(r["private"], 12),
-                        "gap": fmt_signed(r["gap"]),
+                        "gap": fmt_signed(r["gap"], d_),
+                        "gap_interval": fmt_interval(r.get("gap_lo"), r.get("gap_hi"), d_, signed=True),
                         "gap_sort": fmt(r["gap"], 12),
                         "submission_id": r["submission_id"] or "",
                         "submitted_at": r["submitted_at"] or "",
@@ -187,9 +266,9 @@ def build_view(result: LeaderboardResult) -> View:
         "score_changes": [
             c
             | {
-                "before_text": fmt(c["before"]) or "none",
-                "after_text": fmt(c["after"]) or "none",
-                "delta": fmt_signed(c["after"] - c["before"])
+                "before_text": fmt(c["before"], d_) or "none",
+                "after_text": fmt(c["after"], d_) or "none",
+                "delta": fmt_signed(c["after"] - c["before"], d_)
                 if c["after"] is not None and c["before"] is not None
                 else "",
             }
@@ -197,24 +276,49 @@ def build_view(result: LeaderboardResult) -> View:
         ],
         "empty": d.empty,
     }
-    p = result.snapshot.provenance
+    boot = board_params.get("bootstrap") or {}
+    has_intervals = any(r.get("public_lo") is not None for r in rows)
     return View(
         title=result.challenge,
         snapshot=result.snapshot.name,
         created_at=result.snapshot.created_at,
-        policy=POLICY_TEXT.get(
-            p.get("params", {}).get("leaderboard", {}).get("policy", ""),
-            str(p.get("params", {}).get("leaderboard", {}).get("policy", "")),
-        ),
-        closed=result.closed,
+        policy=POLICY_TEXT.get(board_params.get("policy", ""), str(board_params.get("policy", ""))),
+        closed=closed,
         tracks=list(tracks.values()),
         tasks=tasks,
         diff=diff,
         provenance=p,
         history=[s.name for s in result.history],
+        decimals=d_,
+        banner=weights_banner(p),
+        official=official,
+        bootstrap={
+            "reps": boot.get("reps"),
+            "level": f"{100 * float(boot.get('level', 0.95)):g}%",
+            "parts": "the public and the private part" if closed else "the public part",
+        }
+        if has_intervals
+        else None,
+        teams=[{"team": team, "tasks": items} for team, items in sorted(result.diagnostics.items())],
         schedule=p.get("schedule"),
         unreleased=dict(sorted(p.get("data", {}).get("unreleased", {}).items())),
     )
+
+
+def _brackets(rows: list[dict]) -> None:
+    """Tie brackets: ranked teams of one tie group, drawn as a bracket when it has several."""
+    ranked = [r for r in rows if r["rank"] and r["tie_group"] is not None]
+    sizes: dict[int, int] = {}
+    for r in ranked:
+        sizes[r["tie_group"]] = sizes.get(r["tie_group"], 0) + 1
+    seen: dict[int, int] = {}
+    for r in rows:
+        r["bracket"] = ""
+        group = r["tie_group"] if r["rank"] else None
+        if group is None or sizes.get(group, 0) < 2:
+            continue
+        seen[group] = seen.get(group, 0) + 1
+        r["bracket"] = "┬" if seen[group] == 1 else ("┴" if seen[group] == sizes[group] else "│")
 
 
 # --- plots ------------------------------------------------------------------------------------------
@@ -289,6 +393,122 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
             **layout,
         )
         out.append({"id": f"plot-tasks-{name}", "title": f"{name}: per-task scores", "json": _figure_json(fig)})
+        out += _interval_plots(result, track, colour, layout)
+    for team in view.teams:
+        for item in team["tasks"]:
+            if not item.get("curve"):
+                continue
+            fig = go.Figure()
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["recall"] for p in item["curve"]],
+                    y=[p["precision"] for p in item["curve"]],
+                    text=[f"threshold {p['threshold']}" for p in item["curve"]],
+                    mode="lines+markers",
+                    line={"shape": "hv", "color": colour.get(team["team"], PALETTE[0])},
+                    name="score",
+                )
+            )
+            at = item["at_threshold"]
+            fig.add_trace(
+                go.Scatter(
+                    x=[at["recall"]],
+                    y=[at["precision"]],
+                    mode="markers",
+                    marker={"size": 12, "symbol": "x"},
+                    name="labels",
+                )
+            )
+            fig.update_layout(
+                title=f"{team['team']} · {item['task']}: precision-recall of the score ({item['parts']})",
+                xaxis={"title": "recall", "range": [0, 1.02]},
+                yaxis_title="precision",
+                **layout,
+            )
+            out.append(
+                {
+                    "id": f"plot-pr-{team['team']}-{item['task']}",
+                    "title": f"{team['team']} {item['task']}: PR curve",
+                    "json": _figure_json(fig),
+                    "team": team["team"],
+                }
+            )
+    return out
+
+
+def _interval_plots(result: LeaderboardResult, track: dict, colour: dict, layout: dict) -> list[dict]:
+    """The track means with their bootstrap intervals (and, once closed, public against private)."""
+    name = track["name"]
+    rows = [r for r in result.board.to_pylist() if r["level"] == "track" and r["track"] == name]
+    final = "private" if result.closed else "public"
+    if not any(r[f"{final}_lo"] is not None for r in rows):
+        return []
+    out = []
+    fig = go.Figure()
+    for r in sorted(rows, key=lambda r: r["position"], reverse=True):
+        label = r["team"] + (" (baseline)" if r["baseline"] else f" (rank {r['rank']})")
+        fig.add_trace(
+            go.Scatter(
+                x=[r[final]],
+                y=[label],
+                mode="markers",
+                name=label,
+                marker={"color": colour[r["team"]], "size": 10, "symbol": "diamond" if r["baseline"] else "circle"},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [max(0.0, (r[f"{final}_hi"] or r[final]) - r[final])],
+                    "arrayminus": [max(0.0, r[final] - (r[f"{final}_lo"] or r[final]))],
+                },
+                showlegend=False,
+            )
+        )
+    forest = dict(layout) | {"height": 120 + 32 * len(rows), "margin": {"l": 260, "r": 20, "t": 60, "b": 50}}
+    forest.pop("yaxis_range", None)
+    fig.update_layout(
+        title=f"{name}: track mean ({final}) with its bootstrap interval",
+        xaxis={"title": "mean primary metric", "range": [0, 1.02]},
+        **forest,
+    )
+    out.append({"id": f"plot-intervals-{name}", "title": f"{name}: intervals", "json": _figure_json(fig)})
+    if result.closed:
+        fig = go.Figure()
+        fig.add_trace(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#999"}, name="public = private")
+        )
+        for r in rows:
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["public"]],
+                    y=[r["private"]],
+                    mode="markers+text",
+                    text=[r["team"]],
+                    textposition="top center",
+                    name=r["team"] + (" (baseline)" if r["baseline"] else ""),
+                    marker={"color": colour[r["team"]], "size": 10},
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [max(0.0, (r["public_hi"] or r["public"]) - r["public"])],
+                        "arrayminus": [max(0.0, r["public"] - (r["public_lo"] or r["public"]))],
+                    },
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [max(0.0, (r["private_hi"] or r["private"]) - r["private"])],
+                        "arrayminus": [max(0.0, r["private"] - (r["private_lo"] or r["private"]))],
+                    },
+                )
+            )
+        fig.update_layout(
+            title=f"{name}: public against private track mean (below the line: worse on the hidden part)",
+            xaxis={"title": "public", "range": [0, 1.02]},
+            yaxis_title="private",
+            **layout,
+        )
+        out.append(
+            {"id": f"plot-public-private-{name}", "title": f"{name}: public vs private", "json": _figure_json(fig)}
+        )
     return out
 
 
@@ -317,8 +537,17 @@ def _env(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["md"] = md
+    env.globals["tie_letter"] = tie_letter
     env.filters["short"] = lambda s: str(s)[:12]
     return env
+
+
+def tie_letter(row: dict) -> str:
+    """A tie group as a letter (A, B, ...; past Z, a number) for text renderings."""
+    group = row.get("tie_group") if row.get("rank") else None
+    if group is None:
+        return ""
+    return chr(ord("A") + group - 1) if group <= 26 else str(group)
 
 
 def render_markdown(view: View) -> str:
@@ -342,47 +571,111 @@ def render_html(view: View, figures: list[dict]) -> str:
     )
 
 
-def render_csv(board: pa.Table) -> str:
+def render_csv(board: pa.Table, decimals: int = DIGITS) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(board.column_names)
     for row in board.to_pylist():
-        writer.writerow([csv_cell(row[c]) for c in board.column_names])
+        writer.writerow([csv_cell(row[c], decimals) for c in board.column_names])
     return out.getvalue()
 
 
+TERMINAL_WIDTH = 80
+
+
 def render_terminal(view: View, console=None) -> None:
-    """The board per track as rich tables (text objects: names are never read as markup)."""
+    """The board per track as rich tables that fit 80 columns without cutting a number or a name:
+    the standings (rank, tie group, team, mean, interval, rank range), then the per-task scores
+    under short headers (T1, T2, ...) with the task names in full below them, in as many tables
+    as the width needs. Text objects throughout: names are never read as markup."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = console or Console()
+    width = min(console.width, TERMINAL_WIDTH)
+    if view.banner:
+        console.print(Text("WARNING: random CLIP weights. " + view.banner, style="bold yellow"), width=width)
     state = "closed: final ranks follow the private scores" if view.closed else "open: public scores only"
-    console.print(Text(f"{view.title} · snapshot {view.snapshot} · {state}", style="bold"))
+    console.print(Text(f"{view.title} · snapshot {view.snapshot} · {state}", style="bold"), width=width)
+    if view.bootstrap:
+        console.print(
+            Text(
+                f"intervals: {view.bootstrap['level']} paired bootstrap ({view.bootstrap['reps']} resamples); "
+                f"tie: teams with one letter are not separated; official rule: {view.official}",
+                style="dim",
+            ),
+            width=width,
+        )
+
     if view.schedule:
-        console.print(Text(f"schedule: {view.schedule['state']}"))
+        console.print(Text(f"schedule: {view.schedule['state']}"), width=width)
     for task, why in view.unreleased.items():
-        console.print(Text(f"not on the board: {task}: {why}", style="bold red"))
+        console.print(Text(f"not on the board: {task}: {why}", style="bold red"), width=width)
+
+    def table(title: str | None = None) -> Table:
+        return Table(
+            title=Text(title) if title else None,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1),
+            show_edge=False,
+            pad_edge=False,
+        )
+
     for track in view.tracks:
-        table = Table(title=Text(f"track {track['name']}"), title_justify="left")
-        table.add_column("rank", justify="right")
-        table.add_column("team", no_wrap=True)  # names stay whole; task headers shrink instead
-        table.add_column("mean" + (" (private)" if view.closed else ""), justify="right")
-        if view.closed:
-            table.add_column("public", justify="right")
-            table.add_column("gap", justify="right")
-        for t in track["tasks"]:
-            table.add_column(Text(t["task"]), justify="right")
-        table.add_column("entries", justify="right")
-        for row in track["rows"]:
-            team = Text(row["team"], style="italic cyan" if row["baseline"] else "")
-            mean = row["private"] if view.closed else row["public"]
-            cells = [Text(c["text"], style="dim" if c["missing"] else "") for c in row["cells"]]
-            extra = [Text(row["public"]), Text(row["gap"])] if view.closed else []
-            rank = Text("baseline", style="italic cyan") if row["baseline"] else Text(row["rank"] or "–")
-            table.add_row(rank, team, Text(mean), *extra, *cells, Text(str(row["entries"])))
-        console.print(table)
+        rows = track["rows"]
+        standings = table(f"track {track['name']}")
+        standings.add_column("rank", justify="right", no_wrap=True)
+        standings.add_column("tie", no_wrap=True)
+        standings.add_column("team", overflow="fold")  # long names wrap, never cut
+        standings.add_column("private" if view.closed else "mean", justify="right", no_wrap=True)
+        standings.add_column("interval", justify="right", no_wrap=True)
+        standings.add_column("rank range", justify="right", no_wrap=True)
+        for row in rows:
+            standings.add_row(
+                Text("base", style="italic cyan") if row["baseline"] else Text(row["rank"] or "–"),
+                Text(tie_letter(row)),
+                Text(row["team"], style="italic cyan" if row["baseline"] else ""),
+                Text(row["private"] if view.closed else row["public"]),
+                Text(row["interval"]),
+                Text(row["rank_range"]),
+            )
+        console.print(standings, width=width)
+        if track.get("separated"):
+            sep, pairs = track["separated"]
+            console.print(Text(f"{sep} of {pairs} adjacent pairs separated", style="dim"), width=width)
+        if track["differs"]:
+            console.print(Text("rank differs between rules: " + ", ".join(track["differs"]), style="dim"), width=width)
+
+        tasks = track["tasks"]
+        team_width = max([len(r["team"]) for r in rows] + [4])
+        extra = [("public", 7), ("gap", 8)] if view.closed else []
+        cell = max([len(c["text"]) for r in rows for c in r["cells"]] + [3]) + 3
+        room = width - min(team_width, 36) - 3 - sum(w for _, w in extra)
+        per_table = max(1, room // cell)
+        for start in range(0, len(tasks), per_table):
+            chunk = tasks[start : start + per_table]
+            scores = table()
+            scores.add_column("team", overflow="fold")
+            for name, _ in extra:
+                scores.add_column(name, justify="right", no_wrap=True)
+            for i, _ in enumerate(chunk):
+                scores.add_column(f"T{start + i + 1}", justify="right", no_wrap=True)
+            for row in rows:
+                cells = row["cells"][start : start + per_table]
+                values = [Text(row["public"]), Text(row["gap"])] if view.closed else []
+                scores.add_row(
+                    Text(row["team"], style="italic cyan" if row["baseline"] else ""),
+                    *values,
+                    *[Text("–", style="dim") if c["missing"] else Text(c["text"]) for c in cells],
+                )
+            console.print(scores, width=width)
+            for i, t in enumerate(chunk):
+                console.print(Text(f"  T{start + i + 1} = {t['task']} ({t['metric']})", style="dim"), width=width)
+        if any(c["missing"] for r in rows for c in r["cells"]):
+            console.print(Text("  – no submission for the task (counts 0)", style="dim"), width=width)
 
 
 def write_latest(result: LeaderboardResult, leaderboard_root: Path) -> list[Path]:
@@ -397,7 +690,7 @@ def write_latest(result: LeaderboardResult, leaderboard_root: Path) -> list[Path
     tmp.replace(parquet)
     paths.append(parquet)
     for ext, text in (
-        ("csv", render_csv(result.board)),
+        ("csv", render_csv(result.board, view.decimals)),
         ("md", render_markdown(view)),
         ("html", render_html(view, plots(result, view))),
     ):

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.board import aggregation
+from tasks.board import aggregation, diagnostics, probing
 from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
@@ -211,6 +211,7 @@ class LeaderboardResult:
     closed: bool
     challenge: str
     files: list[Path] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)  # team -> what it got wrong, per task (tasks/board/diagnostics.py)
 
     def summary(self) -> str:
         what = (
@@ -259,10 +260,25 @@ def update_leaderboard(
     evaluation = read_evaluation(results_root)
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
+    if params.ladder != "off":  # what the Ladder releases replaces each primary public score
+        counts, groups = results_root / BOOTSTRAP_COUNTS, results_root / BOOTSTRAP_GROUPS
+        scores = probing.ladder(
+            scores,
+            params.ladder,
+            params.ladder_step,
+            pq.read_table(counts) if counts.is_file() else None,
+            pq.read_table(groups) if groups.is_file() else None,
+            tasks,
+            min(params.bootstrap.reps, 200) or 200,
+            params.bootstrap.seed,
+        )
     board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed, final_picks=final_picks)
-    board = conform(
-        uncertainty.attach(board, run_bootstrap(results_root, board, scores, tasks, params, closed), closed)
-    )
+    board = aggregation.apply_rules(board, params.aggregation, closed)
+    # under the Ladder the open board shows no public intervals: they would tell what it withholds
+    laddered = params.ladder != "off" and not closed
+    found = None if laddered else run_bootstrap(results_root, board, scores, tasks, params, closed)
+    board = conform(uncertainty.attach(board, found, closed))
+    board = probing.round_scores(board, params.public_decimals)  # what is published; results/ keeps full precision
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
     if schedule:
         provenance["schedule"] = schedule
@@ -291,7 +307,12 @@ def update_leaderboard(
     index = [s.name for s in history].index(current.name)
     previous = history[index - 1] if index > 0 else None
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
-    return LeaderboardResult(current.board, current, previous, history, diff, created, tasks, closed, challenge_name)
+    found = diagnostics.team_diagnostics(
+        results_root, uncertainty.entries_of(current.board, scores), tasks, closed, params.public_decimals
+    )
+    return LeaderboardResult(
+        current.board, current, previous, history, diff, created, tasks, closed, challenge_name, diagnostics=found
+    )
 
 
 def run_bootstrap(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.board_support import scored_board
 from tests.unit.board.test_leaderboard import BASE_ROWS, run_board, score_rows, write_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -127,7 +128,7 @@ def test_the_page_renders_sorts_and_draws(page, driver, tmp_path):
     ]
     mean = driver.find_element(By.XPATH, "//table[@id='table-track-matching']//th[normalize-space()='Mean']")
     mean.click()
-    values = [float(v) for v in texts(driver, f"{matching} td:nth-child(3)")]
+    values = [float(v) for v in texts(driver, f"{matching} td:nth-child(4)")]
     assert values == sorted(values)
 
     # plots: four figures drawn as SVG by plotly, with their traces
@@ -156,6 +157,58 @@ def test_the_page_renders_sorts_and_draws(page, driver, tmp_path):
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "leaderboard.png")
+
+
+def test_intervals_ties_rules_and_diagnostics_on_a_closed_board(driver, tmp_path):
+    """A board scored from real submissions (the bootstrap has its counts), closed: intervals,
+    rank ranges, tie brackets, the aggregation comparison, the gap, the banner, every plot drawn,
+    each team's own diagnostics; a screenshot is kept."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    result = scored_board(tmp_path, closed=True)
+    driver.get((tmp_path / "leaderboard" / "latest.html").as_uri())
+    WebDriverWait(driver, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-plots-rendered"))
+
+    banner = driver.find_element(By.ID, "weights-banner")
+    assert banner.is_displayed() and "RANDOMLY INITIALISED CLIP weights" in banner.text
+    assert "paired bootstrap" in driver.find_element(By.ID, "intervals-note").text
+    rows = {r["team"]: r for r in result.board.to_pylist() if r["level"] == "track" and r["track"] == "classification"}
+    table = "#table-track-classification tbody tr"
+    for tr in driver.find_elements(By.CSS_SELECTOR, table):
+        r = rows[tr.get_attribute("data-team")]
+        cells = tr.find_elements(By.TAG_NAME, "td")
+        assert cells[4].text == f"{r['private_lo']:.3f}–{r['private_hi']:.3f}", tr.get_attribute("data-team")
+        if r["rank"] is not None:
+            low, high = r["rank_lo"], r["rank_hi"]
+            assert cells[9].text == (str(low) if low == high else f"{low}–{high}")
+    brackets = texts(driver, "#table-track-classification td.tie")
+    assert brackets.count("┬") == 1 and brackets.count("┴") == 1, brackets  # one tie group of the four teams
+    assert "adjacent pairs of ranked teams are separated" in driver.find_element(By.ID, "separated-classification").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#table-rules-classification tbody tr")) == 4
+    assert "Kendall's tau" in driver.find_element(By.ID, "kendall-classification").text
+
+    plots = driver.find_elements(By.CSS_SELECTOR, ".plot")
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-plots-rendered") == str(len(plots))
+    ids = {p.get_attribute("id") for p in plots}
+    assert {"plot-intervals-classification", "plot-public-private-matching", "plot-pr-beta-same_item"} <= ids
+    for plot in plots:
+        assert plot.find_elements(By.CSS_SELECTOR, "svg.main-svg g.trace"), plot.get_attribute("id")
+
+    beta = driver.find_element(By.ID, "team-beta")
+    assert len(beta.find_elements(By.CSS_SELECTOR, "table.per-class tbody tr")) >= 2
+    assert beta.find_elements(By.CSS_SELECTOR, "table.confusion td.off"), "beta's wrong rows show off the diagonal"
+    assert "precision" in beta.find_element(By.CSS_SELECTOR, "p.at-threshold").text
+
+    severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == [], severe
+    shot = tmp_path / "leaderboard-intervals.png"
+    driver.set_window_size(1400, 5200)
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+    keep = os.environ.get("MMTC_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot.name)
 
 
 def test_a_missing_browser_fails_when_ci_requires_it(monkeypatch):

@@ -290,3 +290,77 @@ def test_no_resamples_no_intervals(reps):
     )
     u = bootstrap(entries, TASKS[:1], counts, empty, ["public"], 10, 0)
     assert u.intervals == {} and u.pairs == []
+
+
+def test_a_closed_board_resamples_both_parts_and_the_gap_pairs_them(tmp_path):
+    """Once closed the private part is resampled too; the gap interval is that of the public
+    track mean minus the private one, resample by resample (the parts are resampled independently)."""
+    import pyarrow.parquet as pq
+
+    from tasks.board.ranking import build_board, read_evaluation, tasks_of
+    from tasks.board.snapshots import run_bootstrap
+    from tasks.core.params import BootstrapParams, LeaderboardParams
+    from tests.board_support import scored_board
+
+    scored_board(tmp_path, closed=True)
+    results = tmp_path / "results"
+    tasks = tasks_of(read_evaluation(results))
+    scores = pq.read_table(results / "scores.parquet")
+    params = LeaderboardParams(policy="best-public", bootstrap=BootstrapParams(reps=300, seed=5))
+    board = build_board(scores, tasks, {}, "best-public", True)
+    u = run_bootstrap(results, board, scores, tasks, params, True)
+    reps = u.replicates.to_pylist()
+    assert {r["split"] for r in reps} == {"public", "private"}
+    n_tasks = {t.track: sum(x.track == t.track for x in tasks) for t in tasks}
+    means = {}
+    for r in reps:
+        key = (r["track"], r["team"], r["split"])
+        means.setdefault(key, np.zeros(300))[r["rep"]] += r["value"] / n_tasks[r["track"]]
+    for (track, team, split), m in means.items():
+        if split != "public" or (track, team, "private") not in means:
+            continue
+        gap = m - means[(track, team, "private")]
+        lo, hi = u.intervals[("track", track, team, None, "gap")]
+        assert math.isclose(lo, np.quantile(gap, 0.025), abs_tol=1e-9) and math.isclose(
+            hi, np.quantile(gap, 0.975), abs_tol=1e-9
+        )
+        lo, hi = u.intervals[("track", track, team, None, "private")]
+        assert math.isclose(lo, np.quantile(means[(track, team, "private")], 0.025), abs_tol=1e-9)
+    assert u.ranks[("classification", "alpha")] == (1, 1)
+
+
+def test_the_kept_counts_give_back_every_scored_value_when_each_group_is_drawn_once(tmp_path):
+    """The evaluate stage's per-group counts are complete: a plan that draws every group once
+    gives, through the registry, exactly the value scored from the submitted file."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from tasks.board.bootstrap import resampled_counts
+    from tasks.core.metrics import METRICS
+    from tests.board_support import scored_board
+
+    scored_board(tmp_path)
+    results = tmp_path / "results"
+    counts, groups = (
+        pq.read_table(results / "bootstrap_counts.parquet"),
+        pq.read_table(results / "bootstrap_groups.parquet"),
+    )
+    checked = 0
+    for r in pq.read_table(results / "scores.parquet").to_pylist():
+        if r["split"] not in ("public", "private") or r["metric"] not in METRICS or METRICS[r["metric"]].sql is None:
+            continue
+        metric = METRICS[r["metric"]]
+        g = groups.filter(pc.and_(pc.equal(groups["task"], r["task"]), pc.equal(groups["split"], r["split"])))
+        c = counts.filter(
+            pc.and_(
+                pc.and_(pc.equal(counts["task"], r["task"]), pc.equal(counts["file_sha256"], r["file_sha256"])),
+                pc.equal(counts["split"], r["split"]),
+            )
+        )
+        c = c.append_column("team", pa.array([0] * c.num_rows, pa.int32()))
+        ids = np.unique(g.column("grp").to_numpy())
+        (rows,) = list(resampled_counts(metric.task_type, np.ones((1, len(ids))), ids, g, c, 1))
+        got = metric.value(*(rows.column(k).to_numpy() for k in ("tp", "fp", "fn")))
+        assert math.isclose(got, r["value"], abs_tol=1e-12), (r["team"], r["task"], r["split"], r["metric"])
+        checked += 1
+    assert checked >= 30

@@ -50,7 +50,7 @@ def test_the_html_page_is_self_contained(tmp_path):
 
 
 def test_fixed_formats_and_helpers():
-    assert fmt(0.5) == "0.5000" and fmt(None) == "" and fmt(1 / 3, 6) == "0.333333"
+    assert fmt(0.5) == "0.500" and fmt(None) == "" and fmt(1 / 3, 6) == "0.333333"
     assert (
         csv_cell(True) == "true"
         and csv_cell(None) == ""
