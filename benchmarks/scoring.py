@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -43,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from tasks.core.files import sha256_file  # noqa: E402
 from tasks.core.params import EvaluateParams  # noqa: E402
-from tasks.core.schema import SUBMISSION_META, SubmissionRecord  # noqa: E402
+from tasks.core.schema import SUBMISSION_META, SubmissionRecord, canonical_name  # noqa: E402
 from tasks.scoring.evaluate import _has_score, _layout, connect, evaluate  # noqa: E402
 
 # The demo challenge: task -> (type, number of classes, test rows in the demo release of params.yaml)
@@ -117,7 +118,7 @@ def make_submissions(root: Path, truth: dict, count: int, rng: np.random.Generat
         sid = f"{when[:4]}{when[5:7]}{when[8:10]}T{when[11:13]}{when[14:16]}00Z-{i:08x}"
         folder = root / team / sid
         folder.mkdir(parents=True)
-        files = {}
+        files, canonical = {}, {}
         for task, t in truth.items():
             n = len(t["keys"])
             right = rng.random(n) < skill
@@ -145,8 +146,17 @@ def make_submissions(root: Path, truth: dict, count: int, rng: np.random.Generat
             path = folder / f"{task}.parquet"
             pq.write_table(table, path, compression="zstd")
             files[path.name] = sha256_file(path)
+            # the canonical twin submit() would write (already typed here): what evaluate reads
+            os.link(path, folder / canonical_name(task))
+            canonical[canonical_name(task)] = files[path.name]
         record = SubmissionRecord(
-            team=team, name=f"sub-{i}", submission_id=sid, submitted_at=when, files=files, tasks=sorted(truth)
+            team=team,
+            name=f"sub-{i}",
+            submission_id=sid,
+            submitted_at=when,
+            files=files,
+            tasks=sorted(truth),
+            canonical=canonical,
         )
         (folder / SUBMISSION_META).write_text(json.dumps(record.model_dump()))
 

@@ -433,6 +433,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         params.challenge.opens_at,
         budget_s=budget_s,
         progress=True,
+        submit_params=params.submit,
     )
     print(report.summary())
     return 0

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,9 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tasks.core.files import sha256_file
 from tasks.core.params import EvaluateParams, LeaderboardParams, SubmitParams
-from tasks.core.schema import SUBMISSION_META, SubmissionRecord
 from tests.conftest import CORPUS
 
 RELEASE = CORPUS / "submissions" / "_release"
@@ -61,23 +58,36 @@ def perfect(private: Path, task: str, flip: int = 0) -> dict:
     return {key: t.column(key).to_pylist(), "label": labels}
 
 
-def write_baseline(submissions: Path, name: str, task: str, columns: dict, when: str = "2026-11-01T00:00:00Z") -> Path:
-    """A baseline submission as the train stage writes it: submissions/baseline-<name>/<task>/."""
-    team = f"baseline-{name}"
-    folder = submissions / team / task
-    path = write_predictions(folder, task, columns)
-    record = SubmissionRecord(
-        team=team,
-        name=name,
-        submission_id=f"{when[:4]}{when[5:7]}{when[8:10]}T000000Z-{sha256_file(path)[:8]}",
-        submitted_at=when,
-        files={path.name: sha256_file(path)},
-        tasks=[task],
-        baseline=True,
-        description=f"synthetic baseline for tests ({task})",
-    )
-    (folder / SUBMISSION_META).write_text(json.dumps(record.model_dump(), indent=2, sort_keys=True) + "\n")
-    return folder
+def write_baseline(
+    submissions: Path,
+    name: str,
+    task: str,
+    columns: dict,
+    when: str = "2026-11-01T00:00:00Z",
+    public: Path = RELEASE / "public",
+) -> Path:
+    """A baseline submission as the train stage stores it: through submit(), as the organisers,
+    under submissions/baseline-<name>/<task>/."""
+    import tempfile
+
+    from tasks.submissions.submit import submit
+    from tasks.submissions.validate import load_contracts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_predictions(Path(tmp), task, columns)
+        result = submit(
+            path,
+            f"baseline-{name}",
+            submissions_root=submissions,
+            contracts=load_contracts(public, [task]),
+            params=SUBMIT,
+            name=name,
+            description=f"synthetic baseline for tests ({task})",
+            now=utc(when),
+            organiser=True,
+            submission_id=task,
+        )
+    return result.folder
 
 
 def build_small_release(root: Path) -> tuple[Path, Path]:
@@ -101,4 +111,6 @@ def synthetic_baselines(
     """Baselines as the train stage will write them; here, hidden labels with a share flipped."""
     for task in tasks:
         n = hidden(private, task).num_rows
-        write_baseline(submissions, name, task, perfect(private, task, flip=int(n * flip_share)))
+        write_baseline(
+            submissions, name, task, perfect(private, task, flip=int(n * flip_share)), public=private.parent / "public"
+        )

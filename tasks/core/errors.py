@@ -10,6 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 MAX_ROWS_SHOWN = 5
+MAX_VALUE_CHARS = 80  # a value shown in a message is cut: a submitted 10 MB label never fills a record
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_VALUE_CHARS else f"{text[: MAX_VALUE_CHARS - 3]}..."
 
 
 @dataclass
@@ -39,7 +45,7 @@ class InputError(Exception):
     def __str__(self) -> str:
         values = ""
         if self.values:
-            shown = ", ".join(repr(v) for v in list(self.values)[:MAX_ROWS_SHOWN])
+            shown = ", ".join(_shown(v) for v in list(self.values)[:MAX_ROWS_SHOWN])
             values = f" (found {shown})"
         where = self.where()
         return f"{where + ': ' if where else ''}{self.problem}{values}. Fix: {self.fix}"

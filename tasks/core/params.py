@@ -224,8 +224,19 @@ class EmbedParams(Strict):
 class SubmitParams(Strict):
     max_per_day: int = Field(ge=1, description="accepted submissions per team per UTC day")
     max_total: int = Field(ge=1, description="accepted submissions per team over the whole challenge")
-    max_file_mb: float = Field(gt=0, description="size cap of one submitted file, checked while reading it")
+    max_file_mb: float = Field(
+        gt=0,
+        description="size cap of one submitted file, checked while reading it (and of what a Parquet file unpacks to)",
+    )
     max_description_chars: int = Field(ge=0)
+    max_rejected_per_day: int = Field(
+        20, ge=0, description="rejected submissions recorded per team per UTC day; past it a rejection is not recorded"
+    )
+    max_rejected_mb: float = Field(
+        100,
+        ge=0,
+        description="stored bytes (MiB) of a team's rejected files; past it a rejection keeps its reasons, not its files",
+    )
 
 
 class EvaluateParams(Strict):

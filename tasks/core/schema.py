@@ -116,6 +116,15 @@ FINAL_DIR = "_final"
 # Rejections whose team name cannot be a folder name: submissions/_rejected/_invalid-team/<id>/,
 # the name as given kept (escaped) in rejection.json. `_` names are never a team's.
 INVALID_TEAM_DIR = "_invalid-team"
+# Beside each accepted task file, the predictions as validated: typed Parquet (key as text, label,
+# optional score as float64), sorted by key. Evaluate reads these only, never the file as sent.
+CANONICAL_SUFFIX = ".canonical.parquet"
+
+
+def canonical_name(task: str) -> str:
+    return f"{task}{CANONICAL_SUFFIX}"
+
+
 # Working folders of `mmtc submit` (dot names: never a team, ignored by DVC)
 STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
 # submissions/_moderation.jsonl: organisers' decisions (disqualify, withdraw, reinstate), one JSON
@@ -144,7 +153,7 @@ LATEST = "latest"
 class SubmissionRecord(BaseModel):
     """submissions/<team>/<submission_id>/submission.json: what was submitted, by whom, when.
 
-    Written once, next to the files, by `mmtc submit` (teams) or the train stage (baselines).
+    Written once, next to the files, by `submit()`, for teams, demo teams and baselines alike.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -152,8 +161,9 @@ class SubmissionRecord(BaseModel):
     name: str  # the submission's display name (escaped wherever shown)
     submission_id: str  # for teams: <UTC yyyymmddThhmmssZ>-<8 hex of the content sha256>
     submitted_at: str  # ISO 8601 UTC, e.g. 2026-11-23T16:55:00Z
-    files: dict[str, str]  # file name (<task>.csv or <task>.parquet) -> sha256
+    files: dict[str, str]  # file name (<task>.csv or <task>.parquet) -> sha256, as sent
     tasks: list[str]
+    canonical: dict[str, str] = {}  # <task>.canonical.parquet -> sha256: what was validated, and is scored
     baseline: bool = False
     description: str = ""
 

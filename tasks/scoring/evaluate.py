@@ -7,6 +7,10 @@ only, and a change of labels or of the scorer rescores everything. The scorer ve
 of every file of this folder (the SQL and the code that reads submission files), so it changes
 by itself when any of them does.
 
+Only the canonical twin of each task file is read (`<task>.canonical.parquet`, written by
+`submit()` from what it validated): a file is never parsed a second time with other rules, and a
+stored file without one (it did not come in through `submit()`) is reported, not scored.
+
 Outputs: `results/scores.parquet` (one row per submission x task x split x metric, byte-stable),
 `results/scores.duckdb` (the same, with submissions and tasks, for ad-hoc queries),
 `results/evaluation.json` (what was scored; labels hashes; entries that could not be scored).
@@ -58,6 +62,7 @@ from tasks.core.schema import (
     SUBMISSION_META,
     SubmissionRecord,
     TaskType,
+    canonical_name,
     hidden_labels_path,
 )
 
@@ -210,9 +215,11 @@ class StoredSubmission:
 
 @dataclass(frozen=True)
 class FileToScore:
+    """One task file of a submission; `path` and `sha256` are its canonical twin's, the file scored."""
+
     submission: StoredSubmission
     task: str
-    name: str
+    name: str  # the file as sent (shown on the board and in the results)
     path: Path
     sha256: str
 
@@ -253,6 +260,11 @@ def _check_stored(team: str, folder: Path) -> SubmissionRecord:
             raise ValueError(f"file name '{name}' is not <task>.csv or <task>.parquet")
         if path.is_symlink() or not path.is_file():
             raise ValueError(f"file '{name}' is missing or not a regular file")
+        scored = canonical_name(name.rsplit(".", 1)[0])
+        if scored not in record.canonical:  # only what submit() validated is ever scored
+            raise ValueError(f"file '{name}' has no validated twin {scored}: it did not come in through submit()")
+        if (folder / scored).is_symlink() or not (folder / scored).is_file():
+            raise ValueError(f"file '{scored}' is missing or not a regular file")
     return record
 
 
@@ -408,10 +420,11 @@ def _files_to_score(
 ) -> tuple[list[FileToScore], list[dict]]:
     files, ignored = [], []
     for s in submissions:
-        for name, sha in sorted(s.record.files.items()):
+        for name in sorted(s.record.files):
             task = name.rsplit(".", 1)[0]
             if task in infos:
-                files.append(FileToScore(s, task, name, s.folder / name, sha))
+                scored = canonical_name(task)
+                files.append(FileToScore(s, task, name, s.folder / scored, s.record.canonical[scored]))
             else:
                 ignored.append({"submission": s.submission, "file": name, "why": "not a task of the challenge"})
     return files, ignored
@@ -426,8 +439,14 @@ def _keys(table: pa.Table) -> set[tuple[str, str]]:
 
 
 def _verify(files) -> list[FileToScore]:
-    """Files about to be scored for the first time must still be what was submitted."""
-    return [f for f in files if sha256_file(f.path) != f.sha256]
+    """Files about to be scored for the first time must still be what was submitted and validated:
+    the canonical twin that is read, and the file as sent beside it."""
+    return [
+        f
+        for f in files
+        if sha256_file(f.path) != f.sha256
+        or sha256_file(f.submission.folder / f.name) != f.submission.record.files[f.name]
+    ]
 
 
 def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo], schema: pa.Schema = CACHE_SCHEMA) -> pa.Table:

@@ -200,6 +200,13 @@ def _take_one(
                 )
     except Exception as exc:
         return UploadOutcome(shown, "kept", f"submit crashed ({type(exc).__name__}: {exc}); kept for the next run")
+    if not result.recorded:
+        return UploadOutcome(
+            shown,
+            "kept",
+            "the team's daily cap of rejected submissions (submit.max_rejected_per_day) is reached; "
+            "kept for the next run",
+        )
     meta = SUBMISSION_META if result.accepted else REJECTION_META
     if not (result.folder / meta).is_file():
         return UploadOutcome(shown, "kept", f"no record found at {result.folder}; kept for the next run")

@@ -31,7 +31,8 @@ from pathlib import Path
 from slugify import slugify
 
 from tasks.core.clock import describe_schedule, phase_at
-from tasks.core.errors import InputError
+from tasks.core.errors import InputError, InputErrors
+from tasks.core.files import exchange_paths, sha256_file
 from tasks.core.params import Phase, SubmitParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
@@ -43,6 +44,7 @@ from tasks.core.schema import (
     SUBMISSION_FORMATS,
     SUBMISSION_META,
     SubmissionRecord,
+    canonical_name,
 )
 from tasks.submissions.validate import MB, FileProblems, TaskContract, validate_file
 
@@ -113,6 +115,8 @@ class SubmitResult:
     errors: list[InputError] = field(default_factory=list)
     duplicate: bool = False  # the same team sent the same content in the same second: recorded once
     rows: dict[str, int] = field(default_factory=dict)
+    recorded: bool = True  # False: rejected past the team's daily cap of rejections, so not stored
+    files_kept: bool = True  # False: rejected past the team's cap on stored rejected bytes (reasons kept)
 
     def summary(self) -> str:
         r = self.record
@@ -122,10 +126,13 @@ class SubmitResult:
             return (
                 f"accepted {r.team}/{r.submission_id}{again}: {len(r.tasks)} task(s): {rows}\n  stored in {self.folder}"
             )
-        lines = [
-            f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored",
-            f"  recorded in {self.folder}",
-        ]
+        if not self.recorded:
+            where = "  not recorded: the team's daily cap of rejected submissions is reached"
+        elif not self.files_kept:
+            where = f"  recorded in {self.folder} (reasons only: the team's cap on stored rejected files is reached)"
+        else:
+            where = f"  recorded in {self.folder}"
+        lines = [f"rejected {r.team}/{r.submission_id}: {len(self.errors)} problem(s); nothing will be scored", where]
         lines += [f"  - {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -145,8 +152,13 @@ def submit(
     now: datetime | None = None,
     phases: Sequence[Phase] | None = None,
     closed: bool = False,
+    organiser: bool = False,
+    submission_id: str | None = None,
 ) -> SubmitResult:
     """Validate `source` (a folder of task files, or one task file) and record it, exactly once.
+
+    Each accepted task file is kept as sent (read-only) with its canonical twin beside it
+    (`<task>.canonical.parquet`, the predictions as validated), which is what evaluate scores.
 
     `phases` (from `ChallengeParams.schedule()`) and `closed` (`challenge.closed`) are the
     schedule: a submission at a time `now` outside every phase, for a task not open in the
@@ -155,13 +167,41 @@ def submit(
     tools replaying history).
 
     Raises InputError for a call that names nothing storable (bad team or name, no such path);
-    everything else ends in a recorded submission, accepted or rejected with its reasons.
+    everything else ends in a recorded submission, accepted or rejected with its reasons (past
+    the team's daily cap of rejections, `recorded` is False and nothing is stored).
+
+    `organiser=True` is the organisers' own way in (the baselines): it may use the reserved
+    `baseline-` team names, is not counted against the limits or the schedule, stores under the
+    given `submission_id` (replacing that folder whole, so a rerun of the train stage rewrites it),
+    and raises on a file that fails validation (a bug of the pipeline, not a participant's attempt).
     """
-    check_team(team)
-    name = check_slug(name if name is not None else default_name(source), "submission")
-    description = check_description(description, params.max_description_chars)
+    if organiser:
+        check_slug(team, "team")
+        name = name or default_name(source)  # the baselines' display titles: plain text, any length
+        name = check_description(name, len(name))
+        description = check_description(description, len(description))
+    else:
+        check_team(team)
+        if submission_id is not None:
+            raise ValueError("only the organisers choose a submission id")
+        name = check_slug(name if name is not None else default_name(source), "submission")
+        description = check_description(description, params.max_description_chars)
     entries = _entries(Path(source))
-    return _take(entries, team, team, name, description, Path(submissions_root), contracts, params, now, phases, closed)
+    return _take(
+        entries,
+        team,
+        team,
+        name,
+        description,
+        Path(submissions_root),
+        contracts,
+        params,
+        now,
+        None if organiser else phases,
+        closed and not organiser,
+        organiser=organiser,
+        submission_id=submission_id,
+    )
 
 
 def record_refused(
@@ -220,6 +260,8 @@ def _take(
     phases: Sequence[Phase] | None,
     closed: bool,
     refusals: list[InputError] | None = None,
+    organiser: bool = False,
+    submission_id: str | None = None,
 ) -> SubmitResult:
     when = _utc_second(now)
     stage = root / STAGING_DIR / f"{folder_team}-{uuid.uuid4().hex}"
@@ -232,21 +274,34 @@ def _take(
         if folder_team != team:  # teams sharing the _invalid-team folder keep their own ids
             listing = f"team\0{team}\n{listing}"
         digest = hashlib.sha256(listing.encode()).hexdigest()
+        tasks = sorted(_task_of(n) for n in files if _task_of(n) in contracts)
+        phase = None
+        if phases is not None:
+            phase, refusal = check_schedule(phases, closed, when, tasks)
+            errors += refusal
+        canonical = {canonical_name(t): sha256_file(stage / canonical_name(t)) for t in sorted(rows)}
+        if errors:  # what was validated of the other files is not kept
+            for path in canonical:
+                (stage / path).unlink()
+            canonical = {}
         record = SubmissionRecord(
             team=team,
             name=name,
-            submission_id=f"{when.strftime(ID_TIME)}-{digest[:8]}",
+            submission_id=submission_id or f"{when.strftime(ID_TIME)}-{digest[:8]}",
             submitted_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             files=dict(sorted(files.items())),
-            tasks=sorted(_task_of(n) for n in files if _task_of(n) in contracts),
+            tasks=tasks,
+            baseline=team.startswith(BASELINE_PREFIX),
             description=description,
+            canonical=canonical,
         )
-        phase = None
-        if phases is not None:
-            phase, refusal = check_schedule(phases, closed, when, record.tasks)
-            errors += refusal
+        if organiser:
+            if errors:
+                raise InputErrors(errors)
+            return _record_organiser(root, stage, record, rows)
         if errors:
-            return _record_rejected(root, stage, record, errors, folder_team)
+            with _team_lock(root, folder_team):
+                return _record_rejected(root, stage, record, errors, params, when, folder_team)
         return _record_accepted(root, stage, record, rows, params, when, phase)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -361,7 +416,9 @@ def _stage_and_check(
         if len(by_task.get(task, [])) > 1:
             continue
         try:
-            rows[task] = validate_file(stage / shown, contracts[task], shown)
+            rows[task] = validate_file(
+                stage / shown, contracts[task], shown, max_mb=cap_mb, canonical=stage / canonical_name(task)
+            )
         except InputError as exc:
             errors.append(exc)
         except FileProblems as exc:
@@ -450,12 +507,35 @@ def _move_in(stage: Path, final: Path) -> bool:
         if final.is_dir():
             return False
         raise
-    fd = os.open(final.parent, os.O_RDONLY)
+    _fsync_dir(final.parent)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return True
+
+
+def _record_organiser(root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int]) -> SubmitResult:
+    """Store an organiser's submission under its given id, swapping out a previous one whole."""
+    _write_json_durable(stage / SUBMISSION_META, record.model_dump())
+    final = root / record.team / record.submission_id
+    with _team_lock(root, record.team):
+        if not final.exists():
+            _move_in(stage, final)
+            return SubmitResult(True, record, final, rows=rows)
+        for path in stage.iterdir():
+            path.chmod(0o444)
+        if not exchange_paths(stage, final):  # no atomic exchange: a moment without the folder
+            old = stage.with_name(f"{stage.name}-old")
+            os.rename(final, old)
+            os.rename(stage, final)
+            shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(final.parent)
+    return SubmitResult(True, record, final, rows=rows)
 
 
 def count_accepted(team_dir: Path, day: str) -> tuple[int, int]:
@@ -518,17 +598,49 @@ def _record_accepted(
             )
         if limit is not None:
             (stage / SUBMISSION_META).unlink()
-            return _record_rejected(root, stage, record, [limit])
+            return _record_rejected(root, stage, record, [limit], params, when)
         if not _move_in(stage, final):
             return SubmitResult(True, record, final, rows=rows, duplicate=True)
     return SubmitResult(True, record, final, rows=rows)
 
 
+def count_rejected(team_dir: Path, day: str) -> tuple[int, int]:
+    """(rejections recorded on `day` (yyyymmdd, UTC), bytes of the rejected files kept), from the folders."""
+    today = kept = 0
+    if team_dir.is_dir():
+        for entry in team_dir.iterdir():
+            m = SUBMISSION_ID.match(entry.name)
+            if m and (entry / REJECTION_META).is_file():
+                today += m.group(1) == day
+                kept += sum(p.stat().st_size for p in entry.iterdir() if p.name != REJECTION_META)
+    return today, kept
+
+
 def _record_rejected(
-    root: Path, stage: Path, record: SubmissionRecord, errors: list[InputError], folder_team: str | None = None
+    root: Path,
+    stage: Path,
+    record: SubmissionRecord,
+    errors: list[InputError],
+    params: SubmitParams,
+    when: datetime,
+    folder_team: str | None = None,
 ) -> SubmitResult:
-    data = record.model_dump() | {"reasons": [e.as_record() for e in errors]}
+    """Record a rejection (the caller holds the folder's lock): within the daily cap of rejections,
+    and with its files only while the folder's rejected files stay within their byte cap."""
+    folder = root / REJECTED_DIR / (folder_team or record.team)
+    final = folder / record.submission_id
+    if (final / REJECTION_META).is_file():
+        return SubmitResult(False, record, final, errors=errors, duplicate=True)
+    today, kept = count_rejected(folder, when.strftime("%Y%m%d"))
+    if today >= params.max_rejected_per_day:
+        return SubmitResult(False, record, final, errors=errors, recorded=False, files_kept=False)
+    data_files = [p for p in stage.iterdir() if p.name != SUBMISSION_META]
+    size = sum(p.stat().st_size for p in data_files)
+    files_kept = kept + size <= params.max_rejected_mb * MB
+    if not files_kept:
+        for path in data_files:
+            path.unlink()
+    data = record.model_dump() | {"reasons": [e.as_record() for e in errors], "files_kept": files_kept}
     _write_json_durable(stage / REJECTION_META, data)
-    final = root / REJECTED_DIR / (folder_team or record.team) / record.submission_id
     moved = _move_in(stage, final)
-    return SubmitResult(False, record, final, errors=errors, duplicate=not moved)
+    return SubmitResult(False, record, final, errors=errors, duplicate=not moved, files_kept=files_kept)

@@ -22,11 +22,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tasks.core.errors import InputError
+from tasks.core.files import write_parquet
 from tasks.core.schema import CARD, ID, LABEL, PAIR_ID, SCORE, TaskType
 
 MB = 1 << 20
 BATCH_ROWS = 1 << 16
 ROWS_KEPT = 100  # offending rows remembered per problem (the message shows the first few)
+# A line of a prediction file holds a key, a label and maybe a score: far below this. A longer one
+# is refused while it is read (never held whole), and no line can then straddle pyarrow's blocks.
+MAX_LINE_BYTES = 1 * MB
+CSV_BLOCK_BYTES = 8 * MB  # pyarrow's block size: larger than MAX_LINE_BYTES, so every line fits one block
 
 
 # --- what a file must hold, from the public release ------------------------------------------
@@ -93,6 +98,35 @@ def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskCon
 # --- validation: streamed, against the release ----------------------------------------------------
 
 
+def canonical_label_type(task_type: TaskType) -> pa.DataType:
+    return pa.string() if task_type is TaskType.classification else pa.int8()
+
+
+def canonical_schema(task_type: TaskType, with_score: bool) -> pa.Schema:
+    """The canonical file of an accepted task file: key as text, label typed, score as float64."""
+    key = ID if task_type is TaskType.classification else PAIR_ID
+    fields = [pa.field(key, pa.string()), pa.field(LABEL, canonical_label_type(task_type))]
+    return pa.schema(fields + ([pa.field(SCORE, pa.float64())] if with_score else []))
+
+
+def max_rows(contract: TaskContract) -> int:
+    """Rows a file may hold before it is refused unread: one per key, and a few repeated or unknown
+    ones still reported row by row (their lines help a team more than a count)."""
+    return len(contract.ids) + ROWS_KEPT
+
+
+def too_many_rows(contract: TaskContract, shown: str, rows: str, line: int | None = None) -> InputError:
+    where = (
+        f" (reading stopped at data row {line:,})" if line is not None else " (from the file's footer; no row was read)"
+    )
+    return InputError(
+        problem=f"the file has {rows} rows{where}, the test set {len(contract.ids):,} {contract.key} values",
+        fix=f"give exactly one row per {contract.key} of {contract.test_file}",
+        task=contract.task,
+        file=shown,
+    )
+
+
 class FileProblems(Exception):
     """Every problem found in one file."""
 
@@ -101,12 +135,28 @@ class FileProblems(Exception):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def validate_file(path: Path, contract: TaskContract, shown: str | None = None) -> int:
-    """Check one task file; returns its row count or raises InputError / FileProblems (every problem found)."""
+def validate_file(
+    path: Path,
+    contract: TaskContract,
+    shown: str | None = None,
+    *,
+    max_mb: float | None = None,
+    canonical: Path | None = None,
+) -> int:
+    """Check one task file; returns its row count or raises InputError / FileProblems (every problem found).
+
+    `max_mb` caps what a Parquet file may unpack to (its footer's uncompressed size), like the
+    size cap of a CSV; the row count is bounded from the footer too, before any row is read.
+    `canonical`: where to write the validated predictions as typed Parquet (canonical_schema),
+    sorted by key, when the file is sound: the one thing evaluate reads."""
     shown = shown or Path(path).name
     if Path(path).suffix == ".parquet":
-        return _validate_parquet(Path(path), contract, shown)
-    return _validate_csv(Path(path), contract, shown)
+        checks = _validate_parquet(Path(path), contract, shown, max_mb)
+    else:
+        checks = _validate_csv(Path(path), contract, shown)
+    if canonical is not None:
+        write_parquet(checks.canonical(), Path(canonical))
+    return checks.rows
 
 
 class _Checks:
@@ -119,6 +169,7 @@ class _Checks:
         self.rows = 0
         self.found: dict[str, tuple[list[int], list, int]] = {}
         self.classes = pa.array(contract.classes, pa.string())
+        self.parts: list[tuple[pa.Array, pa.Array, pa.Array | None]] = []  # typed, for the canonical file
 
     def _note(self, kind: str, mask: np.ndarray, values: pa.Array | None, first: int) -> None:
         where = np.flatnonzero(mask)
@@ -136,6 +187,8 @@ class _Checks:
         """`first`: the 0-based data-row index of the batch's first row."""
         n = len(key)
         self.rows += n
+        if self.rows > max_rows(self.c):  # a file that lies in its footer is stopped here too
+            raise too_many_rows(self.c, self.shown, f"more than {max_rows(self.c):,}", first + n)
         idx = pc.index_in(key, value_set=self.c.ids).to_numpy(zero_copy_only=False)
         known = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(n, bool)
         self._note("unknown", ~known, key, first)
@@ -150,9 +203,9 @@ class _Checks:
             repeat[np.flatnonzero(known)] = again | within
             np.add.at(self.seen, kp, 1)
         self._note("repeat", repeat, key, first)
+        numbers = self._check_score(score, first) if score is not None else None
         self._check_label(label, first)
-        if score is not None:
-            self._check_score(score, first)
+        self.parts.append((key, label, numbers))
 
     def _check_label(self, label: pa.Array, first: int) -> None:
         if self.c.task_type is TaskType.classification:
@@ -167,7 +220,7 @@ class _Checks:
             ).to_numpy(zero_copy_only=False)
         self._note("label", ~ok, label, first)
 
-    def _check_score(self, score: pa.Array, first: int) -> None:
+    def _check_score(self, score: pa.Array, first: int) -> pa.Array:
         if pa.types.is_string(score.type):
             numbers = _parse_floats(score)
         else:
@@ -175,6 +228,21 @@ class _Checks:
         x = numbers.to_numpy(zero_copy_only=False).astype(float)
         ok = (x >= 0) & (x <= 1)  # NaN and missing (NaN) fail both
         self._note("score", ~ok, score, first)
+        return numbers
+
+    def canonical(self) -> pa.Table:
+        """The validated predictions, typed and sorted by key: what evaluate scores. Only for a
+        file without problems (every label a class or 0/1, every score a number in [0, 1])."""
+        c = self.c
+        keys = pa.chunked_array([k for k, _, _ in self.parts], pa.string())
+        labels = pa.chunked_array(
+            [lab for _, lab, _ in self.parts], self.parts[0][1].type if self.parts else pa.string()
+        )
+        columns = {c.key: keys, LABEL: pc.cast(labels, canonical_label_type(c.task_type))}
+        if self.parts and self.parts[0][2] is not None:
+            columns[SCORE] = pa.chunked_array([s for _, _, s in self.parts], pa.float64())
+        table = pa.table(columns) if self.parts else canonical_schema(c.task_type, False).empty_table()
+        return table.sort_by([(c.key, "ascending")]).combine_chunks()
 
     def finish(self, line_of) -> list[InputError]:
         c, errors = self.c, []
@@ -307,13 +375,19 @@ class _TextScan:
     bad_line: int | None = None
     empty_lines: list[int] = field(default_factory=list)  # physical line numbers (1-based)
     open_quotes: list[int] = field(default_factory=list)  # lines ending inside a quoted value
+    long_line: int | None = None  # the first line longer than MAX_LINE_BYTES (reading stopped there)
 
 
 def _scan_text(path: Path) -> _TextScan:
     scan = _TextScan()
     quoted = False
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
+        number = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):  # bounded: a 20 MB line is never held whole
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                scan.long_line = number
+                return scan
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
@@ -359,9 +433,17 @@ class _LineMap:
         return self.nonempty_to_physical(n)
 
 
-def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
+def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
     base = dict(task=contract.task, file=shown)
     scan = _scan_text(path)
+    if scan.long_line is not None:
+        raise InputError(
+            problem=f"the line is longer than {MAX_LINE_BYTES // MB} MB (reading stopped there)",
+            fix="write one short prediction per line (key, label, score); check for a missing line break or a runaway value",
+            rows=[scan.long_line],
+            row_label="line",
+            **base,
+        )
     if scan.bad_line is not None:
         raise InputError(
             problem="the file is not UTF-8 text",
@@ -397,7 +479,7 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     checks = _Checks(contract, shown)
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=8 * MB),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=on_invalid_row),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
@@ -410,8 +492,11 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
             checks.add(batch.column(contract.key), batch.column(LABEL), score, first)
             first += batch.num_rows
     except pa.ArrowInvalid as exc:  # e.g. a quoted value running over a line end
+        text = str(exc).splitlines()[0][:200]
+        if "straddl" in text:  # pyarrow's words for a row larger than its block (the line cap prevents it)
+            text = f"a row is larger than {CSV_BLOCK_BYTES // MB} MB"
         raise InputError(
-            problem=f"the CSV cannot be parsed: {str(exc).splitlines()[0][:200]}",
+            problem=f"the CSV cannot be parsed: {text}",
             fix="write plain CSV: comma-separated, one row per line, quotes only around whole values",
             **base,
         ) from None
@@ -432,13 +517,13 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> int:
     errors += checks.finish(lines)
     if errors:
         raise FileProblems(errors)
-    return checks.rows
+    return checks
 
 
 # --- Parquet ------------------------------------------------------------------------------------
 
 
-def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
+def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> _Checks:
     base = dict(task=contract.task, file=shown)
     try:
         pf = pq.ParquetFile(path)
@@ -452,6 +537,18 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
     header_errors = _check_header(schema.names, contract, shown)
     if header_errors:
         raise FileProblems(header_errors)
+    # the footer's counts, before any row is read: 40 million repeated rows in 312 KB cost no time
+    meta = pf.metadata
+    rows = max(meta.num_rows, sum(meta.row_group(i).num_rows for i in range(meta.num_row_groups)))
+    if rows > max_rows(contract):
+        raise too_many_rows(contract, shown, f"{rows:,}")
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if max_mb is not None and unpacked > max_mb * MB:
+        raise InputError(
+            problem=f"the data unpacks to {unpacked / MB:,.1f} MB, more than the cap of {max_mb:g} MB (from the file's footer; no row was read)",
+            fix="submit only the prediction columns, one row per key",
+            **base,
+        )
     type_errors = []
     key_t, label_t = schema.field(contract.key).type, schema.field(LABEL).type
     if not (_is_text(key_t) or pa.types.is_integer(key_t)):
@@ -515,7 +612,7 @@ def _validate_parquet(path: Path, contract: TaskContract, shown: str) -> int:
     errors = checks.finish(None)
     if errors:
         raise FileProblems(errors)
-    return checks.rows
+    return checks
 
 
 def _is_text(t: pa.DataType) -> bool:

@@ -10,8 +10,10 @@ submissions/baseline-<name>/<task>/<task>.csv + submission.json.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tasks.core.files import sha256_file, staged_dir, write_csv, write_json, write_parquet
+from tasks.core.files import staged_dir, write_csv, write_json, write_parquet
 from tasks.core.metrics import scores as metric_scores
-from tasks.core.params import TrainParams
+from tasks.core.params import SubmitParams, TrainParams
 from tasks.core.progress import step
 from tasks.core.schema import (
     BASELINE_PREFIX,
@@ -29,11 +31,11 @@ from tasks.core.schema import (
     LABEL,
     PAIR_ID,
     SCORE,
-    SUBMISSION_META,
     Role,
-    SubmissionRecord,
     TaskType,
 )
+from tasks.submissions.submit import submit
+from tasks.submissions.validate import TaskContract, load_contracts
 from tasks.train.features import (
     FeatureSet,
     Release,
@@ -66,6 +68,9 @@ from tasks.train.tune import (
     with_tuned_decision,
 )
 
+# The limits of `submit()` do not apply to the organisers; its file cap does (params.yaml `submit`,
+# passed by the CLI). This is the cap for callers without params (tests, benchmarks).
+ORGANISER_SUBMIT = SubmitParams(max_per_day=1, max_total=1, max_file_mb=1024, max_description_chars=0)
 SCORE_DECIMALS = 6  # matching scores are rounded so that submissions are byte-stable
 
 
@@ -185,6 +190,7 @@ def train_task(
     *,
     budget_s: float | None = None,
     progress: bool = False,
+    submit_params: SubmitParams | None = None,
 ) -> TrainReport:
     """Everything the train stage does for one task; `budget_s` caps the tuning (None: n_trials alone)."""
     start = time.perf_counter()
@@ -301,8 +307,13 @@ def train_task(
         )
     outputs.append(models_dir)
 
+    contracts = load_contracts(Path(public_root), [task])
     for r in results:
-        outputs.append(write_submission(Path(submissions_root), task, release.type, r, opens_at))
+        outputs.append(
+            write_submission(
+                Path(submissions_root), task, release.type, r, opens_at, contracts, submit_params or ORGANISER_SUBMIT
+            )
+        )
 
     total_s = time.perf_counter() - start
     metrics = {
@@ -507,22 +518,31 @@ def submission_table(task_type: TaskType, r: BaselineResult) -> pa.Table:
     )
 
 
-def write_submission(submissions_root: Path, task: str, task_type: TaskType, r: BaselineResult, opens_at: str) -> Path:
-    """submissions/baseline-<name>/<task>/<task>.csv and submission.json, swapped in whole."""
-    folder = Path(submissions_root) / r.baseline.team / task
-    name = f"{task}.csv"
-    with staged_dir(folder) as stage:
-        write_csv(submission_table(task_type, r), stage / name)
-        description = r.baseline.description + (f" ({r.note})" if r.note else "")
-        record = SubmissionRecord(
-            team=r.baseline.team,
+def write_submission(
+    submissions_root: Path,
+    task: str,
+    task_type: TaskType,
+    r: BaselineResult,
+    opens_at: str,
+    contracts: dict[str, TaskContract],
+    submit_params: SubmitParams,
+) -> Path:
+    """submissions/baseline-<name>/<task>/: the baseline's CSV submitted like any team's, through
+    `submit()` (validated, with its canonical twin), as the organisers, dated at the opening."""
+    when = datetime.fromisoformat(opens_at.replace("Z", "+00:00"))
+    with tempfile.TemporaryDirectory(prefix=f"mmtc-{r.baseline.team}-") as tmp:
+        path = Path(tmp) / f"{task}.csv"
+        write_csv(submission_table(task_type, r), path)
+        result = submit(
+            path,
+            r.baseline.team,
+            submissions_root=submissions_root,
+            contracts=contracts,
+            params=submit_params,
             name=r.baseline.title,
+            description=r.baseline.description + (f" ({r.note})" if r.note else ""),
+            now=when,
+            organiser=True,
             submission_id=task,
-            submitted_at=opens_at,
-            files={name: sha256_file(stage / name)},
-            tasks=[task],
-            baseline=True,
-            description=description,
         )
-        write_json(stage / SUBMISSION_META, record.model_dump(mode="json"))
-    return folder
+    return result.folder

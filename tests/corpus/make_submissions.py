@@ -83,6 +83,20 @@ def csv_bytes(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def big(prefix: str, fill: str, size: int, suffix: str = "") -> dict:
+    """A file too large to commit, written by the test from this recipe: prefix, `fill` repeated to
+    `size` bytes, suffix."""
+    return {"prefix": prefix, "fill": fill, "bytes": size, "suffix": suffix}
+
+
+def repeated_rows_parquet(path: Path, rows: int) -> None:
+    """40 million copies of one row in a few hundred KB: dictionary-encoded, run-length packed."""
+    chunk = pa.table({"id": pa.array(["s01"] * 1_000_000).dictionary_encode(), "label": ["lamp"] * 1_000_000})
+    with pq.ParquetWriter(path, chunk.schema, compression="zstd") as writer:
+        for _ in range(rows // chunk.num_rows):
+            writer.write_table(chunk, row_group_size=10_000_000)
+
+
 def build_cases() -> None:
     case(
         "bad_columns",
@@ -246,19 +260,68 @@ def build_cases() -> None:
     )
 
 
+def bomb_cases() -> None:
+    """Small files that cost a lot to read: refused from the footer or within the line cap."""
+    case(
+        "parquet_row_bomb",
+        {"shop_kind.parquet": ("repeated_rows", 40_000_000)},
+        [
+            "shop_kind.parquet: the file has 40,000,000 rows (from the file's footer; no row was read), "
+            "the test set 12 id values",
+            "Fix: give exactly one row per id of test.csv",
+        ],
+    )
+    case(
+        "csv_huge_field",
+        {"shop_kind.csv": big("id,label\ns01,", "a", 20 * 1024 * 1024, "\n" + "\n".join(good_rows()[1:]) + "\n")},
+        [
+            "shop_kind.csv: line 2: the line is longer than 1 MB (reading stopped there)",
+            "check for a missing line break or a runaway value",
+        ],
+    )
+    case(
+        "csv_huge_header",
+        {"shop_kind.csv": big("id,label", ",x", 2 * 1024 * 1024, "\n" + "\n".join(good_rows()) + "\n")},
+        ["shop_kind.csv: line 1: the line is longer than 1 MB (reading stopped there)"],
+    )
+    case(
+        "csv_row_flood",
+        {"shop_kind.csv": csv_bytes(["id,label"] + ["s01,lamp"] * 5000)},
+        [
+            "shop_kind.csv: the file has more than 112 rows (reading stopped at data row 5,000), the test set 12 id values"
+        ],
+    )
+    wide = "a" * (6 * 1024 * 1024)
+    case(
+        "parquet_unpack_bomb",
+        {"shop_kind.parquet": ("zstd", pa.table({"id": IDS, "label": [wide + str(i) for i in range(12)]}))},
+        [
+            "shop_kind.parquet: the data unpacks to 72.0 MB, more than the cap of 50 MB (from the file's footer; no row was read)"
+        ],
+    )
+
+
 def main() -> None:
     release()
     build_cases()
+    bomb_cases()
     for name in [p.name for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_")]:
         shutil.rmtree(HERE / name)
     for name, spec in CASES.items():
         folder = HERE / name
         (folder / "files").mkdir(parents=True)
         for fname, content in spec["files"].items():
+            target = folder / "files" / fname
             if isinstance(content, pa.Table):
-                pq.write_table(content, folder / "files" / fname)
+                pq.write_table(content, target)
+            elif isinstance(content, tuple) and content[0] == "repeated_rows":
+                repeated_rows_parquet(target, content[1])
+            elif isinstance(content, tuple) and content[0] == "zstd":
+                pq.write_table(content[1], target, compression="zstd", use_dictionary=False)
+            elif isinstance(content, dict):  # written by the test (too large to commit)
+                spec["expect"].setdefault("big", {})[fname] = content
             else:
-                (folder / "files" / fname).write_bytes(content)
+                target.write_bytes(content)
         (folder / "expect.json").write_text(
             json.dumps(spec["expect"], indent=2, sort_keys=True, ensure_ascii=True) + "\n"
         )

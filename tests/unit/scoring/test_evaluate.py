@@ -165,6 +165,44 @@ def test_a_file_that_changed_since_it_was_submitted_is_not_scored(world):
     assert saved["not_scored"][0]["submission"] == f"team-b/{bad.record.submission_id}"
 
 
+def test_a_canonical_twin_that_changed_is_not_scored(world):
+    """Evaluate reads the canonical twin only: an edit to it (say, to the labels the original does
+    not hold) is caught by its sha256 before it is scored."""
+    world["send"]("team-a", "2026-11-02T10:00:00Z")
+    bad = world["send"]("team-b", "2026-11-02T11:00:00Z")
+    twin = bad.folder / "shop_kind.canonical.parquet"
+    os.chmod(twin, 0o644)
+    table = pq.read_table(twin)
+    pq.write_table(table.set_column(1, "label", pa.array(["mug"] * table.num_rows)), twin)
+    report = world["run"]()
+    assert [i["submission"] for i in report.invalid] == [f"team-b/{bad.record.submission_id}"]
+
+
+def test_evaluate_scores_the_validated_twin_not_the_file_as_sent(world):
+    """Given a twin rewritten to predict 'mug' everywhere (and its sha256 updated), the scores follow
+    the twin: the file as sent is never parsed again."""
+    from tasks.core.files import sha256_file
+
+    result = world["send"]("team-a", "2026-11-02T10:00:00Z")
+    twin = result.folder / "shop_kind.canonical.parquet"
+    os.chmod(twin, 0o644)
+    table = pq.read_table(twin)
+    pq.write_table(table.set_column(1, "label", pa.array(["mug"] * table.num_rows)), twin)
+    meta = result.folder / SUBMISSION_META
+    os.chmod(meta, 0o644)
+    record = json.loads(meta.read_text())
+    record["canonical"]["shop_kind.canonical.parquet"] = sha256_file(twin)
+    meta.write_text(json.dumps(record))
+    world["run"]()
+    truth = pq.read_table(world["private"] / "shop_kind" / "test_labels.parquet").column("label").to_pylist()
+    accuracy = [
+        r["value"]
+        for r in scores_of(world)
+        if r["task"] == "shop_kind" and r["split"] == "all" and r["metric"] == "accuracy"
+    ]
+    assert accuracy == [pytest.approx(truth.count("mug") / len(truth))]
+
+
 @pytest.mark.parametrize(
     "damage, problem",
     [
@@ -173,6 +211,8 @@ def test_a_file_that_changed_since_it_was_submitted_is_not_scored(world):
         ("folder", "differs from its folder name"),
         ("link", "missing or not a regular file"),
         ("json", "does not match the contract"),
+        ("no_twin", "has no validated twin same_item.canonical.parquet: it did not come in through submit()"),
+        ("twin_gone", "file 'shop_kind.canonical.parquet' is missing or not a regular file"),
     ],
 )
 def test_folders_that_are_not_sound_submissions_are_reported(world, damage, problem):
@@ -193,6 +233,10 @@ def test_folders_that_are_not_sound_submissions_are_reported(world, damage, prob
         (folder / "shop_kind.csv").symlink_to(target)
     elif damage == "json":
         record["extra"] = 1
+    elif damage == "no_twin":  # a file put there by hand, around submit(): never scored
+        record["canonical"] = {}
+    elif damage == "twin_gone":
+        (folder / "shop_kind.canonical.parquet").unlink()
     (folder / SUBMISSION_META).write_text(json.dumps(record))
     report = world["run"]()
     assert report.submissions == 0 and problem in report.invalid[0]["problem"]

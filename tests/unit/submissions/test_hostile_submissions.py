@@ -4,6 +4,7 @@ and nothing of it reaches the accepted area."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,28 @@ CASES = sorted(p for p in (CORPUS / "submissions").iterdir() if p.is_dir() and n
 
 
 def test_the_corpus_is_there():
-    assert len(CASES) >= 25
+    assert len(CASES) >= 36
+
+
+def materialize(case: Path, expect: dict, tmp_path: Path) -> Path:
+    """The case's files; those too large to commit are written from their recipe, block by block."""
+    if not expect.get("big"):
+        return case / "files"
+    files = tmp_path / "files"
+    if (case / "files").is_dir():
+        shutil.copytree(case / "files", files)
+    files.mkdir(exist_ok=True)
+    for name, recipe in expect["big"].items():
+        fill = recipe["fill"].encode()
+        with open(files / name, "wb") as f:
+            f.write(recipe["prefix"].encode())
+            left = recipe["bytes"]
+            block = fill * max(1, (1 << 20) // len(fill))
+            while left > 0:
+                f.write(block[:left])
+                left -= len(block[:left])
+            f.write(recipe["suffix"].encode())
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +62,16 @@ def test_hostile_submission_is_refused_with_its_message(case: Path, tmp_path, co
         description=expect.get("description", ""),
         now=utc("2026-11-05T10:00:00Z"),
     )
+    files = materialize(case, expect, tmp_path)
     if expect.get("raises"):
         with pytest.raises(InputError) as info:
-            submit(case / "files", expect["team"], **kwargs)
+            submit(files, expect["team"], **kwargs)
         text = str(info.value)
         assert not root.exists() or not any(
             p for p in root.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet")
         ), "nothing may be stored"
     else:
-        result = submit(case / "files", expect["team"], **kwargs)
+        result = submit(files, expect["team"], **kwargs)
         assert not result.accepted
         text = "\n".join(str(e) for e in result.errors)
         assert result.folder.parent == root / REJECTED_DIR / expect["team"]

@@ -177,3 +177,17 @@ def test_mmtc_intake(tmp_path, contracts, monkeypatch, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["accepted"] == ["team-a/shop_kind.csv"] and report["rejected"] == ["Bad_Team/shop_kind.csv"]
     assert (tmp_path / "subs" / "team-a").is_dir()
+
+
+def test_past_the_daily_cap_of_rejections_an_upload_stays_in_the_inbox(tmp_path, contracts):
+    """submit() records no rejection past submit.max_rejected_per_day: the intake keeps the upload."""
+    inbox = tmp_path / "inbox" / "team-a"
+    for i in range(3):
+        (inbox / f"try-{i}").mkdir(parents=True)
+        (inbox / f"try-{i}" / "shop_kind.csv").write_text(f"id,label\n{i},nope\n")
+    capped = SUBMIT.model_copy(update={"max_rejected_per_day": 2})
+    report = take_in(tmp_path / "inbox", tmp_path / "subs", contracts=contracts, params=capped, now=NOW)
+    assert [o.status for o in report.outcomes] == ["rejected", "rejected", "kept"], report.summary()
+    assert "max_rejected_per_day" in report.outcomes[2].reason
+    assert (inbox / "try-2" / "shop_kind.csv").is_file(), "the upload past the cap is not lost"
+    assert len(records(tmp_path / "subs")) == 2

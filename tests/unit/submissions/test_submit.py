@@ -12,11 +12,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from tasks import cli
-from tasks.core.errors import InputError
+from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import sha256_file
 from tasks.core.schema import REJECTED_DIR, REJECTION_META, STAGING_DIR, SUBMISSION_META, SubmissionRecord
 from tasks.submissions.submit import count_accepted, default_name, submit
@@ -57,7 +59,13 @@ def test_an_accepted_submission_is_one_folder_with_its_record(tmp_path, predicti
     assert re.fullmatch(r"20261105T100000Z-[0-9a-f]{8}", result.record.submission_id)
     folder = root / "team-a" / result.record.submission_id
     assert result.folder == folder
-    assert sorted(p.name for p in folder.iterdir()) == ["same_item.parquet", "shop_kind.csv", SUBMISSION_META]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "same_item.canonical.parquet",
+        "same_item.parquet",
+        "shop_kind.canonical.parquet",
+        "shop_kind.csv",
+        SUBMISSION_META,
+    ]
     record = SubmissionRecord.model_validate_json((folder / SUBMISSION_META).read_text())
     assert record == result.record
     assert record.team == "team-a" and record.name == "my-preds" and record.submitted_at == "2026-11-05T10:00:00Z"
@@ -69,6 +77,71 @@ def test_an_accepted_submission_is_one_folder_with_its_record(tmp_path, predicti
         assert not os.stat(folder / name).st_mode & 0o222, "stored files are read-only"
     assert result.rows == {"shop_kind": 12, "same_item": 10}
     assert not any((root / STAGING_DIR).iterdir()), "no staging leftovers"
+    assert sorted(record.canonical) == ["same_item.canonical.parquet", "shop_kind.canonical.parquet"]
+    for name, sha in record.canonical.items():
+        assert sha256_file(folder / name) == sha and not os.stat(folder / name).st_mode & 0o222
+
+
+def test_the_canonical_twin_holds_the_predictions_as_validated(tmp_path, contracts):
+    """Given a CSV with a BOM, CRLF line ends, columns out of order and rows unsorted, and a Parquet
+    file with integer keys, dictionary labels and integer scores, when submitted, then each
+    canonical twin is typed Parquet (key text, label text or int8, score float64) sorted by key,
+    and the same predictions in either format give byte-identical twins."""
+    truth = perfect(RELEASE / "private", "shop_kind")
+    order = sorted(range(12), key=lambda i: -i)
+    csv_text = "label,id\r\n" + "".join(f"{truth['label'][i]},{truth['id'][i]}\r\n" for i in order)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "shop_kind.csv").write_bytes(b"\xef\xbb\xbf" + csv_text.encode())
+    pq.write_table(
+        pa.table({"id": truth["id"], "label": pa.array(truth["label"]).dictionary_encode()}), b / "shop_kind.parquet"
+    )
+    pairs = perfect(RELEASE / "private", "same_item")
+    pq.write_table(
+        pa.table({"pair_id": pairs["pair_id"], "label": pa.array(pairs["label"], pa.int64()), "score": [1] * 10}),
+        b / "same_item.parquet",
+    )
+    root = tmp_path / "submissions"
+    ra = submit(a, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    rb = submit(b, "team-b", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    assert ra.accepted and rb.accepted, (ra.summary(), rb.summary())
+    twin_a = pq.read_table(ra.folder / "shop_kind.canonical.parquet")
+    assert twin_a.schema == pa.schema([("id", pa.string()), ("label", pa.string())])
+    assert twin_a.column("id").to_pylist() == sorted(truth["id"])
+    assert (ra.folder / "shop_kind.canonical.parquet").read_bytes() == (
+        rb.folder / "shop_kind.canonical.parquet"
+    ).read_bytes(), "one content, one canonical file, whatever the format"
+    twin = pq.read_table(rb.folder / "same_item.canonical.parquet")
+    assert twin.schema == pa.schema([("pair_id", pa.string()), ("label", pa.int8()), ("score", pa.float64())])
+    assert twin.column("score").to_pylist() == [1.0] * 10
+
+
+def test_a_rejected_submission_keeps_no_canonical_file(tmp_path, predictions, contracts):
+    write_predictions(predictions, "shop_kind", {"id": ["s01"], "label": ["nope"]})
+    result = submit(predictions, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    assert not result.accepted and not result.record.canonical
+    assert sorted(p.name for p in result.folder.iterdir()) == [REJECTION_META, "same_item.parquet", "shop_kind.csv"]
+
+
+def test_reserved_names_are_for_the_organisers_only(tmp_path, predictions, contracts):
+    root = tmp_path / "submissions"
+    with pytest.raises(InputError, match="reserved for the organisers"):
+        submit(predictions, "baseline-x", submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW)
+    with pytest.raises(ValueError, match="only the organisers choose a submission id"):
+        submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=SUBMIT, submission_id="x")
+    kw = dict(submissions_root=root, contracts=contracts, params=SUBMIT, now=NOW, organiser=True)
+    first = submit(predictions, "baseline-x", name="Baseline X", submission_id="run", **kw)
+    assert first.accepted and first.record.baseline and first.folder == root / "baseline-x" / "run"
+    write_predictions(predictions, "shop_kind", perfect(RELEASE / "private", "shop_kind"))
+    again = submit(predictions, "baseline-x", name="Baseline X", submission_id="run", **kw)
+    assert again.accepted and again.record.files != first.record.files, "a rerun replaces the folder whole"
+    assert SubmissionRecord.model_validate_json((again.folder / SUBMISSION_META).read_text()) == again.record
+    assert count_accepted(root / "baseline-x", "20261105") == (0, 0), "organisers' folders are not team submissions"
+    write_predictions(predictions, "shop_kind", {"id": ["s01"], "label": ["nope"]})
+    with pytest.raises(InputErrors):
+        submit(predictions, "baseline-x", name="Baseline X", submission_id="run", **kw)
+    assert SubmissionRecord.model_validate_json((again.folder / SUBMISSION_META).read_text()) == again.record
 
 
 def test_one_file_may_be_submitted_alone(tmp_path, predictions, contracts):
@@ -296,3 +369,44 @@ def test_fifty_concurrent_submit_processes(tmp_path):
     assert Counter(codes) == Counter({0: 40, 2: 10})
     _check_fifty(root, teams=10, per_team_accepted=4)
     shutil.rmtree(tmp_path / "in")
+
+
+def test_rejections_are_capped_per_team_and_day_and_their_stored_bytes(tmp_path, predictions, contracts):
+    """Given caps of 3 rejections a day and 1 KB of rejected files, when a team sends broken files
+    again and again, then the first within the byte cap keep their files, later ones keep their
+    reasons only, past the daily cap nothing is stored, and an accepted submission still goes in."""
+    root = tmp_path / "submissions"
+    params = SUBMIT.model_copy(update={"max_rejected_per_day": 3, "max_rejected_mb": 1000 / (1 << 20)})
+    broken = tmp_path / "broken"
+    write_predictions(broken, "shop_kind", {"id": [f"x{i:03d}" for i in range(40)], "label": ["nope"] * 40})
+    size = (broken / "shop_kind.csv").stat().st_size
+    assert 500 < size <= 1000, "one broken file fits the byte cap, two do not"
+    results = [
+        submit(
+            broken,
+            "team-a",
+            submissions_root=root,
+            contracts=contracts,
+            params=params,
+            now=utc(f"2026-11-05T10:00:0{i}Z"),
+        )
+        for i in range(5)
+    ]
+    assert [r.recorded for r in results] == [True, True, True, False, False]
+    assert [r.files_kept for r in results[:3]] == [True, False, False]
+    assert all(not r.accepted and r.errors for r in results)
+    stored = sorted((root / REJECTED_DIR / "team-a").iterdir())
+    assert len(stored) == 3
+    assert sorted(p.name for p in stored[0].iterdir()) == [REJECTION_META, "shop_kind.csv"]
+    for folder in stored[1:]:
+        assert [p.name for p in folder.iterdir()] == [REJECTION_META]
+        assert json.loads((folder / REJECTION_META).read_text())["files_kept"] is False
+    assert "not recorded: the team's daily cap of rejected submissions is reached" in results[3].summary()
+    assert "reasons only" in results[1].summary()
+    assert submit(predictions, "team-a", submissions_root=root, contracts=contracts, params=params, now=NOW).accepted
+    assert submit(broken, "team-b", submissions_root=root, contracts=contracts, params=params, now=NOW).recorded, (
+        "caps are per team"
+    )
+    assert submit(
+        broken, "team-a", submissions_root=root, contracts=contracts, params=params, now=utc("2026-11-06T09:00:00Z")
+    ).recorded, "a new UTC day"

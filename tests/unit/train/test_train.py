@@ -66,6 +66,8 @@ def test_outputs_and_baseline_submissions(tmp_path, quick, make, task, key, colu
         assert record.team == b.team and record.submission_id == task and record.tasks == [task]
         assert record.baseline and record.submitted_at == OPENS
         assert record.files == {f"{task}.csv": sha256_file(folder / f"{task}.csv")}
+        twin = f"{task}.canonical.parquet"  # stored through submit(), like every team's
+        assert record.canonical == {twin: sha256_file(folder / twin)}
         sub = pd.read_csv(folder / f"{task}.csv", dtype={key: str})
         assert list(sub.columns) == columns and len(sub) == n_test
         assert sub[key].is_monotonic_increasing and sub[key].is_unique
