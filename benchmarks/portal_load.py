@@ -144,6 +144,22 @@ def main() -> None:
                 t.join()
             elapsed = time.perf_counter() - start
 
+            # the portal alone: one team uploading, one at a time (no queue)
+            alone = []
+            token = next(iter(tokens.values()))
+            with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
+                for _ in range(50):
+                    files = [("file", (n, b)) for n, b in predictions(rng).items()]
+                    t0 = time.perf_counter()
+                    r = c.post("/api/v1/submissions", files=files)
+                    alone.append(time.perf_counter() - t0)
+                    if r.status_code == 201:
+                        results["accepted"].append(
+                            (next(iter(tokens)), r.json()["submission_id"], r.json()["duplicate"])
+                        )
+                    else:
+                        results["errors"].append(f"upload alone {r.status_code}: {r.text[:200]}")
+
             # the reference, same run: the static board file, sequential
             static = []
             with httpx.Client(base_url=url, timeout=60) as c:
@@ -182,10 +198,12 @@ def main() -> None:
         print(line("board page (GET /board)", results["board"], elapsed))
         total = len(results["upload"]) + len(results["board"])
         print(f"{'all requests':<28} {total:>6} req  {total / elapsed:>8.1f} req/s")
+        print(line("upload alone (no load)", alone, sum(alone)) + "  (one client, sequential)")
         print(line("reference: submit() direct", direct, sum(direct)) + "  (sequential)")
         print(line("reference: static board", static, sum(static)) + "  (sequential, GET /board/full)")
         print(
-            f"ratios: upload p50 portal / submit() direct = {pct(results['upload'], 0.5) / pct(direct, 0.5):.2f}x; "
+            f"ratios: upload p50 portal alone / submit() direct = {pct(alone, 0.5) / pct(direct, 0.5):.2f}x, "
+            f"under load / alone = {pct(results['upload'], 0.5) / pct(alone, 0.5):.2f}x; "
             f"board p50 rendered under load / static file alone = {pct(results['board'], 0.5) / pct(static, 0.5):.2f}x"
         )
         ok = ids == on_disk and len(ids) == len(accepted) - duplicates

@@ -601,6 +601,23 @@ def _show_leaderboard(params) -> None:
         render_terminal(build_view(result))
 
 
+@command(
+    "nightly",
+    "run the nightly re-evaluation flow once, now: intake, evaluation, leaderboard, commit/push per nightly.* "
+    "(the portal's re-evaluate button runs this when no Prefect server is configured)",
+)
+def cmd_nightly(a: argparse.Namespace) -> int:
+    from flows.nightly import nightly_reevaluation
+
+    state = nightly_reevaluation(repo=".", params_file=str(a.params), return_state=True)
+    if state.is_failed():
+        print(f"error: the nightly re-evaluation failed: {state.message}", file=sys.stderr)
+        return 1
+    outcome = state.result()
+    print(f"nightly re-evaluation done: new snapshot {outcome.get('new_snapshot') or 'none (nothing changed)'}")
+    return 0
+
+
 @command("serve", "serve the on-demand and nightly deployments from this machine (Ctrl-C stops)")
 def cmd_serve(a: argparse.Namespace) -> int:
     from flows.deployments import serve_all

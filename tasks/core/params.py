@@ -283,9 +283,9 @@ class ReevaluateParams(Strict):
         description="<flow>/<deployment> started when a Prefect API is configured (PREFECT_API_URL)",
     )
     command: list[str] = Field(
-        ["mmtc", "run", "leaderboard"],
+        ["mmtc", "nightly"],
         min_length=1,
-        description="without a Prefect API: this command, run in a background worker from the project root",
+        description="without a Prefect API: this command (the nightly flow, once), run in a background worker from the project root",
     )
 
 

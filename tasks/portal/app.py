@@ -140,6 +140,16 @@ class Portal:
         return out
 
 
+def sweep_staging(folder: Path, older_than_s: float = 3600) -> None:
+    """Uploads left half-received by a portal that stopped: nothing of them was stored (only
+    submit() stores), so their staging folders go. Recent ones may belong to another portal process."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if time.time() - entry.lstat().st_mtime > older_than_s:
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def render_markdown(text: str) -> Markup:
     """A team's write-up: CommonMark with raw HTML off, then an allow-list sanitiser (links http(s)/mailto only)."""
     html = MarkdownIt("commonmark", {"html": False}).enable("table").render(text or "")
@@ -159,6 +169,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     paths = Paths.of(params, root)
     params = LiveParams(params_path, params)
     paths.data.mkdir(parents=True, exist_ok=True)
+    sweep_staging(paths.data / "staging")
     settings = params.portal
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["markdown"] = render_markdown

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +87,7 @@ class Reevaluator:
             return self._start_worker(by)
 
     def _start_worker(self, by: str) -> dict:
+        self.dir.mkdir(parents=True, exist_ok=True)
         lock = open(self.dir / LOCK_FILE, "a+b")  # noqa: SIM115 (held by the worker thread, closed there)
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,11 +97,16 @@ class Reevaluator:
         data = {"state": "running", "mode": "worker", "command": self.command, "started_at": _now(), "by": by}
         self._write(data)
 
+        command = list(self.command)
+        beside = Path(sys.executable).parent / command[0]
+        if "/" not in command[0] and beside.is_file():  # `mmtc` of this environment, whatever PATH says
+            command[0] = str(beside)
+
         def work() -> None:
             try:
                 with open(self.dir / LOG_FILE, "wb") as log:
                     proc = subprocess.run(
-                        self.command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                        command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
                     )
                 code = proc.returncode
             except OSError as exc:

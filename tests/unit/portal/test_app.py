@@ -302,3 +302,19 @@ def test_the_organisers_close_the_challenge_in_params_yaml_keeping_its_comments(
     sign_in(client, tokens["alpha"])
     page = client.get("/history").text
     assert client.post("/admin/schedule", data={"csrf": csrf_of(page), "action": "close"}).status_code == 403
+
+
+def test_staging_left_by_a_stopped_portal_is_swept_at_the_start(tmp_path):
+    import os
+    import time
+
+    from tasks.portal.app import sweep_staging
+
+    old, new = tmp_path / "team-old", tmp_path / "team-new"
+    for folder in (old, new):
+        (folder / "received").mkdir(parents=True)
+        (folder / "received" / "x.csv").write_text("x")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    sweep_staging(tmp_path)
+    assert not old.exists() and new.exists()
