@@ -31,7 +31,9 @@ def take_in_submissions(repo: str, inbox: str) -> dict:
     logger = get_run_logger()
     root = Path(repo)
     folder = root / inbox
-    accepted, rejected, kept = [], [], []
+    accepted: list[str] = []
+    rejected: list[str] = []
+    kept: list[str] = []
     for team_dir in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
         for upload in sorted(team_dir.iterdir()):
             cmd = ["mmtc", "submit", "--team", team_dir.name, "--name", upload.stem, str(upload)]
@@ -81,6 +83,7 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     summary = challenge_pipeline(repo=str(root), targets=["leaderboard"], params_file=params_file)
     after = newest_snapshot(root)
     new_snapshot = after is not None and after != before
+    created = after if new_snapshot else None
     changes = _changes_markdown(root) if new_snapshot else "No new snapshot: nothing changed since the last one."
     create_markdown_artifact(
         markdown=changes, key="leaderboard-changes", description="What changed in this night's snapshot"
@@ -88,10 +91,10 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     outcome = {
         "intake": intake,
         "pipeline": summary,
-        "new_snapshot": str(after.relative_to(root)) if new_snapshot else None,
+        "new_snapshot": str(created.relative_to(root)) if created else None,
     }
-    if settings.commit and new_snapshot:
-        outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: snapshot {after.stem}")
+    if settings.commit and created:
+        outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: snapshot {created.stem}")
     return outcome
 
 

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,7 +237,8 @@ def update_leaderboard(
     paths = list_snapshots(folder)
     last = read_snapshot(paths[-1]) if paths else None
     created = last is None or last.provenance.get("digest") != digest
-    if created:
+    current: Snapshot
+    if created or last is None:
         name = _snapshot_name(now, last.name if last else None)
         provenance |= {
             "snapshot": name,
@@ -270,10 +272,9 @@ def current_result(
     return LeaderboardResult(current.board, current, previous, history, diff, False, tasks, closed, challenge_name)
 
 
-def snapshot_time(env: dict | None = None) -> datetime:
+def snapshot_time(env: Mapping[str, str] | None = None) -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set (reproducible builds, tests)."""
-    env = os.environ if env is None else env
-    epoch = env.get("SOURCE_DATE_EPOCH")
+    epoch = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH")
     if epoch:
         return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now(UTC)

@@ -179,7 +179,8 @@ class FileToScore:
 
 def discover(submissions_root: Path) -> tuple[list[StoredSubmission], list[dict]]:
     """Every stored submission, in a total order, and the folders that are not sound submissions."""
-    found, invalid = [], []
+    found: list[StoredSubmission] = []
+    invalid: list[dict] = []
     root = Path(submissions_root)
     if not root.is_dir():
         return found, invalid
