@@ -49,12 +49,13 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tasks.core.metrics import score as registry_score  # noqa: E402
 from tasks.core.params import load_params  # noqa: E402
 from tasks.core.schema import ID, LABEL, LEFT_ID, PAIR_ID, RIGHT_ID, Role, TaskType, hidden_labels_path  # noqa: E402
 from tasks.train.budget import split_budget, task_size  # noqa: E402
 from tasks.train.features import build_features, labels, load_embeddings, load_release, pair_groups, test_keys  # noqa: E402
 from tasks.train.stage import BASELINES, train_task  # noqa: E402
-from tasks.train.tune import accuracy, best_threshold, binary_scores, macro_f1  # noqa: E402
+from tasks.train.tune import best_threshold  # noqa: E402
 
 DEMO_TASKS = ["car_class", "fastfood_chain", "product_type", "person_link", "product_dedup", "product_variants"]
 AUTOGLUON_PYTHON = ROOT / "benchmarks" / ".venv-autogluon" / "bin" / "python"
@@ -77,10 +78,8 @@ def aligned(task_type: TaskType, truth: pd.DataFrame, submission: pd.DataFrame) 
 
 
 def metric_of(task_type: TaskType, metric: str, truth: np.ndarray, pred: np.ndarray) -> float:
-    """The primary metric, by the train stage's own definitions (tasks/train/tune.py)."""
-    if task_type is TaskType.classification:
-        return {"macro_f1": macro_f1, "accuracy": accuracy}[metric](truth, pred)
-    return binary_scores(truth, pred)[metric]
+    """The primary metric, by the registry's definition (tasks/core/metrics.py), as tuning scores it."""
+    return registry_score(metric, truth, pred)
 
 
 def truth_of(task_type: TaskType, truth: pd.DataFrame) -> np.ndarray:

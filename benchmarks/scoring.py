@@ -84,8 +84,12 @@ def make_release(root: Path, rows: int, rng: np.random.Generator) -> dict[str, d
             labels = (rng.random(n) < 0.25).astype(np.int8)
             label_array = pa.array(labels, pa.int8())
         split = np.where(rng.random(n) < 0.5, "public", "private")
+        release = {key: pa.array(keys, pa.string())}
+        if kind == "matching":  # records linked in small blocks: the bootstrap resamples the blocks
+            block = np.arange(n) // 4
+            release |= {"left_id": pa.array(block.astype(str)), "right_id": pa.array((np.arange(n) // 2).astype(str))}
         pq.write_table(
-            pa.table({key: pa.array(keys, pa.string())}),
+            pa.table(release),
             pub / ("test.parquet" if kind == "classification" else "test_pairs.parquet"),
         )
         pq.write_table(

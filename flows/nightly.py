@@ -5,8 +5,9 @@ publish what changed, and optionally record the result in git and the DVC remote
 
 from __future__ import annotations
 
-import shutil
+import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -16,42 +17,25 @@ from prefect.cache_policies import NO_CACHE
 from flows.dvc_stages import tool_env
 from flows.pipeline import challenge_pipeline
 from tasks.core.params import NightlyParams, load_params
-from tasks.core.schema import LEADERBOARD_ROOT
+from tasks.core.schema import LEADERBOARD_ROOT, SUBMISSIONS_ROOT
 
 SNAPSHOTS = LEADERBOARD_ROOT / "snapshots"
 
 
 @task(name="take-in-submissions", cache_policy=NO_CACHE, persist_result=False)
-def take_in_submissions(repo: str, inbox: str) -> dict:
-    """Submit every upload waiting as <inbox>/<team>/<upload> through `mmtc submit`.
-
-    Accepted and rejected uploads are both recorded by `mmtc submit` and leave the inbox; an
-    upload that crashes the submit command stays for the next night and is reported.
-    """
+def take_in_submissions(repo: str, params_file: str) -> dict:
+    """`mmtc intake`: every upload of the inbox recorded (accepted or rejected) before it leaves,
+    and the folders it wrote versioned with DVC (tasks/submissions/intake.py has the rules)."""
     logger = get_run_logger()
     root = Path(repo)
-    folder = root / inbox
-    accepted: list[str] = []
-    rejected: list[str] = []
-    kept: list[str] = []
-    for team_dir in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
-        for upload in sorted(team_dir.iterdir()):
-            cmd = ["mmtc", "submit", "--team", team_dir.name, "--name", upload.stem, str(upload)]
-            result = subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
-            logger.info(
-                "%s/%s: exit %s %s%s",
-                team_dir.name,
-                upload.name,
-                result.returncode,
-                result.stdout.strip(),
-                result.stderr.strip(),
-            )
-            if result.returncode in (0, 2):
-                (accepted if result.returncode == 0 else rejected).append(f"{team_dir.name}/{upload.name}")
-                shutil.rmtree(upload) if upload.is_dir() else upload.unlink()
-            else:
-                kept.append(f"{team_dir.name}/{upload.name}")
-    return {"accepted": accepted, "rejected": rejected, "kept_for_retry": kept}
+    with tempfile.TemporaryDirectory(prefix="mmtc-intake-") as tmp:
+        report = Path(tmp) / "intake.json"
+        cmd = ["mmtc", "--params", params_file, "intake", "--report", str(report)]
+        result = subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
+        logger.info("%s%s", result.stdout.strip(), ("\n" + result.stderr.strip()) if result.stderr.strip() else "")
+        if result.returncode != 0:
+            raise RuntimeError(f"mmtc intake failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
+        return json.loads(report.read_text(encoding="utf-8"))
 
 
 def newest_snapshot(repo: Path) -> Path | None:
@@ -61,10 +45,16 @@ def newest_snapshot(repo: Path) -> Path | None:
 
 @task(name="record-in-git", cache_policy=NO_CACHE, persist_result=False)
 def record(repo: str, settings: NightlyParams, message: str) -> str:
-    """Commit dvc.lock (which pins every output, the snapshots included) and push the data."""
+    """Commit dvc.lock (which pins every output: the board, the snapshots, the baselines) and the
+    submissions' pointers, then push the data. The snapshots themselves are DVC outputs (git
+    ignores them): dvc.lock and `dvc push` carry them."""
     root = Path(repo)
     env = tool_env()
-    subprocess.run(["git", "add", "dvc.lock", str(SNAPSHOTS)], cwd=root, env=env, check=True)
+    folder = root / SUBMISSIONS_ROOT  # <team>.dvc, _rejected/<team>.dvc, _final/<team>.dvc and their .gitignore
+    dvc_files = [p for pattern in ("*.dvc", "*/*.dvc") for p in folder.glob(pattern) if p.is_file()]
+    ignores = {p.parent / ".gitignore" for p in dvc_files if (p.parent / ".gitignore").is_file()}
+    pointers = sorted(str(p.relative_to(root)) for p in [*dvc_files, *ignores])
+    subprocess.run(["git", "add", "--", "dvc.lock", *pointers], cwd=root, env=env, check=True)
     staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=root, env=env)
     if staged.returncode == 0:
         return "nothing to commit"
@@ -79,7 +69,7 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     root = Path(repo).resolve()
     settings = load_params(root / params_file).nightly
     before = newest_snapshot(root)
-    intake = take_in_submissions(str(root), settings.inbox)
+    intake = take_in_submissions(str(root), params_file)
     summary = challenge_pipeline(repo=str(root), targets=["leaderboard"], params_file=params_file)
     after = newest_snapshot(root)
     new_snapshot = after is not None and after != before
@@ -93,8 +83,9 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
         "pipeline": summary,
         "new_snapshot": str(created.relative_to(root)) if created else None,
     }
-    if settings.commit and created:
-        outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: snapshot {created.stem}")
+    if settings.commit:
+        what = f"snapshot {created.stem}" if created else "no new snapshot"
+        outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: {what}")
     return outcome
 
 

@@ -7,12 +7,14 @@ here too, printed with its fix, and turned into exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks.core.clock import utc_now
 from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import write_json
 from tasks.core.params import load_params
@@ -24,6 +26,7 @@ from tasks.core.schema import (
     MODELS_ROOT,
     PRIVATE_ROOT,
     PUBLIC_ROOT,
+    REJECTED_DIR,
     RESULTS_ROOT,
     SUBMISSIONS_ROOT,
     TRAIN_BUDGET_ROOT,
@@ -170,7 +173,8 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
 
 @command(
     "submit",
-    "check a team's predictions against the public release and record them (accepted or rejected)",
+    "check a team's predictions against the public release and the phases, and record them (accepted or rejected); "
+    "MMTC_NOW fixes the time",
     _submit_args,
 )
 def cmd_submit(a: argparse.Namespace) -> int:
@@ -186,9 +190,98 @@ def cmd_submit(a: argparse.Namespace) -> int:
         params=params.submit,
         name=a.name,
         description=a.description,
+        now=utc_now(),
+        phases=params.challenge.schedule(),
+        closed=params.challenge.closed,
     )
     print(result.summary(), file=sys.stdout if result.accepted else sys.stderr)
     return 0 if result.accepted else 2
+
+
+def _intake_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inbox", type=Path, help="default: nightly.inbox")
+    _paths(p, "submissions", "public")
+    p.add_argument("--no-version", action="store_true", help="do not `dvc add` what was taken in (nightly.version)")
+    p.add_argument("--commit", action="store_true", help="git-commit the submissions' pointers (also nightly.commit)")
+    p.add_argument("--push", action="store_true", help="dvc push the submissions (also nightly.push)")
+    p.add_argument("--report", type=Path, help="write the outcome of every upload to this JSON file")
+
+
+@command(
+    "intake",
+    "submit every upload waiting in the inbox (<inbox>/<team>/<upload>), each recorded before it leaves; "
+    "version them with DVC (and git); MMTC_NOW fixes the time",
+    _intake_args,
+)
+def cmd_intake(a: argparse.Namespace) -> int:
+    from tasks.submissions.intake import folders_to_version, take_in, version_folders
+    from tasks.submissions.validate import load_contracts
+
+    params = load_params(a.params)
+    now = utc_now()
+    demo_teams = sorted(params.demo_teams.teams)
+    report = take_in(
+        a.inbox or Path(params.nightly.inbox),
+        a.submissions,
+        contracts=load_contracts(a.public, params.challenge.tasks),
+        params=params.submit,
+        now=now,
+        phases=params.challenge.schedule(),
+        closed=params.challenge.closed,
+        reserved_teams=demo_teams,
+    )
+    print(report.summary())
+    outcome = report.as_dict()
+    if params.nightly.version and not a.no_version:
+        folders = folders_to_version(
+            a.submissions, report.changed, outputs=demo_teams + [f"{REJECTED_DIR}/{t}" for t in demo_teams]
+        )
+        outcome["versioned"] = version_folders(
+            Path.cwd(),
+            folders,
+            f"Intake {now:%Y-%m-%dT%H:%M:%SZ}: {len(report.of('accepted'))} accepted, "
+            f"{len(report.of('rejected'))} rejected",
+            commit=a.commit or params.nightly.commit,
+            push=a.push or params.nightly.push,
+        )
+        print(f"versioned: {outcome['versioned']}")
+    if a.report:
+        write_json(a.report, outcome)
+    return 0
+
+
+def _select_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--team", required=True, help="the team's name")
+    p.add_argument(
+        "submission_ids",
+        nargs="*",
+        metavar="SUBMISSION_ID",
+        help="accepted submissions of the team (none: withdraw the selection, the policy's pick counts)",
+    )
+    _paths(p, "submissions")
+
+
+@command(
+    "select",
+    "mark up to leaderboard.final_selections submissions of a team as final (before the close; last call wins); "
+    "MMTC_NOW fixes the time",
+    _select_args,
+)
+def cmd_select(a: argparse.Namespace) -> int:
+    from tasks.submissions.selection import select_finals
+
+    params = load_params(a.params)
+    record = select_finals(
+        a.submissions,
+        a.team,
+        a.submission_ids,
+        challenge=params.challenge,
+        max_selections=params.leaderboard.final_selections,
+        now=utc_now(),
+    )
+    chosen = ", ".join(record.submission_ids) or "none (the policy's pick counts)"
+    print(f"{record.team}: final selection version {record.version} at {record.selected_at}: {chosen}")
+    return 0
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -199,43 +292,52 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     "evaluate", "score every stored submission against the hidden labels (DuckDB; cached by content)", _evaluate_args
 )
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from tasks.scoring.evaluate import evaluate
+    from tasks.scoring.evaluate import evaluate, unreleased_tasks
 
     params = load_params(a.params)
     report = evaluate(a.submissions, a.public, a.private, params.challenge.tasks, a.results, params.evaluate)
     print(f"evaluate: {report.summary()}")
+    for task, why in unreleased_tasks(a.public, a.private, params.challenge.tasks).items():
+        print(f"  task {task} not scored: {why}")
     for item in report.invalid:
         print(f"  not scored: {item['submission']}: {item['problem']}")
     return 0
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
-    _paths(p, "results")
+    _paths(p, "results", "submissions")
     p.add_argument("--out", type=Path, default=LEADERBOARD_ROOT)
     p.add_argument("--quiet", action="store_true", help="do not print the board")
 
 
 @command(
     "leaderboard",
-    "rank teams per track, snapshot the board when it changed, write leaderboard/latest.*",
+    "rank teams per track (final selections once closed), snapshot the board when it changed, write "
+    "leaderboard/latest.*; MMTC_NOW fixes the time that decides the phase",
     _leaderboard_args,
 )
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from tasks.board.render import build_view, render_terminal, write_latest
-    from tasks.board.snapshots import code_identity, snapshot_time, update_leaderboard, weights_identity
+    from tasks.board.snapshots import code_identity, schedule_of, snapshot_time, update_leaderboard, weights_identity
+    from tasks.core.clock import NOW_ENV, challenge_state
+    from tasks.submissions.selection import read_final_picks
 
     params = load_params(a.params)
     board_params = params.leaderboard
+    now = utc_now() if os.environ.get(NOW_ENV) else snapshot_time()
+    state = challenge_state(params.challenge, now)
     result = update_leaderboard(
         a.results,
         a.out,
         board_params,
         challenge_name=params.challenge.name,
-        closed=params.challenge.closed,
-        now=snapshot_time(),
+        closed=state.closed,
+        now=now,
         code=code_identity(Path.cwd()),
         weights=weights_identity(Path.cwd()),
         params_used={"challenge": params.challenge.model_dump(), "leaderboard": board_params.model_dump()},
+        schedule=schedule_of(state, params.challenge.schedule()),
+        final_picks=read_final_picks(a.submissions),
     )
     result.files = write_latest(result, a.out)
     if not a.quiet:
@@ -256,7 +358,7 @@ def _demo_teams_args(p: argparse.ArgumentParser) -> None:
 )
 def cmd_demo_teams(a: argparse.Namespace) -> int:
     from tasks.demo.teams import generate_demo_teams
-    from tasks.submissions.validate import load_contracts
+    from tasks.submissions.validate import load_contracts, unreleased
 
     params = load_params(a.params)
     results = generate_demo_teams(
@@ -266,9 +368,12 @@ def cmd_demo_teams(a: argparse.Namespace) -> int:
         params.submit,
         params.demo_teams,
         params.challenge.opens_at,
+        phases=params.challenge.schedule(),
     )
     for r in results:
         print(r.summary().splitlines()[0])
+    for task, why in unreleased(a.public, params.challenge.tasks).items():
+        print(f"  task {task} left out: {why}")
     return 0
 
 

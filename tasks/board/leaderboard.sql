@@ -5,11 +5,13 @@
 --        tasks(task, track, metric, ord)   the challenge's tasks, in the order of params.yaml
 --        teams(team, entries, rejected)    accepted and rejected submissions per team
 --        settings(policy, closed)          leaderboard.policy, challenge.closed
+--        final_picks(team, submission_id)  the teams' final selections (mmtc select)
 -- Writes one row per track x team (level 'track') and per track x team x task (level 'task'),
 --        in display order: best first, ties to the team that reached its score earlier.
 --
 -- Baselines take a position but no rank. When the challenge is closed the final rank follows
--- the private mean (selection still follows the public scores, as teams saw them).
+-- the private mean (selection still follows the public scores, as teams saw them), except
+-- for a team that marked final submissions: then only those count, the best private first.
 WITH settings_row AS (SELECT policy, closed FROM settings LIMIT 1),
 primary_scores AS (
     SELECT team, baseline, submission, submission_id, submitted_at, task,
@@ -19,23 +21,33 @@ primary_scores AS (
     WHERE "primary"
     GROUP BY team, baseline, submission, submission_id, submitted_at, task
 ),
+finals AS (
+    SELECT p.*, f.submission_id IS NOT NULL AS picked,
+           p.team IN (SELECT team FROM final_picks) AS has_picks
+    FROM primary_scores AS p
+    LEFT JOIN (SELECT DISTINCT team, submission_id FROM final_picks) AS f
+           ON f.team = p.team AND f.submission_id = p.submission_id
+),
 choices AS (
-    SELECT p.*, row_number() OVER (
+    SELECT p.* EXCLUDE (picked, has_picks), row_number() OVER (
         PARTITION BY p.team, p.task
-        ORDER BY CASE WHEN s.policy = 'best-public' THEN p.public END DESC NULLS LAST,
+        ORDER BY CASE WHEN s.closed AND p.has_picks THEN p.private END DESC NULLS LAST,
+                 CASE WHEN s.closed AND p.has_picks THEN p.submitted_at END ASC,
+                 CASE WHEN s.policy = 'best-public' THEN p.public END DESC NULLS LAST,
                  CASE WHEN s.policy = 'best-public' THEN p.submitted_at END ASC,
                  CASE WHEN s.policy = 'best-public' THEN p.submission END ASC,
                  p.submitted_at DESC,
                  p.submission DESC
     ) AS choice
-    FROM primary_scores AS p CROSS JOIN settings_row AS s
+    FROM finals AS p CROSS JOIN settings_row AS s
+    WHERE NOT (s.closed AND p.has_picks AND NOT p.picked)
 ),
 chosen AS (
     SELECT * EXCLUDE (choice) FROM choices WHERE choice = 1
 ),
-entrants AS (                                 -- a team enters a track with any task of it
+entrants AS (                                 -- a team enters a track with any task of it (any submission)
     SELECT DISTINCT c.team, c.baseline, t.track
-    FROM chosen AS c JOIN tasks AS t ON t.task = c.task
+    FROM primary_scores AS c JOIN tasks AS t ON t.task = c.task
 ),
 cells AS (                                    -- every entrant x every task of its track
     SELECT e.track, e.team, e.baseline, t.task, t.metric, t.ord,

@@ -68,9 +68,17 @@ def tasks_of(evaluation: dict) -> list[TaskMeta]:
 
 
 def build_board(
-    scores: pa.Table, tasks: list[TaskMeta], rejected: dict[str, int], policy: str, closed: bool
+    scores: pa.Table,
+    tasks: list[TaskMeta],
+    rejected: dict[str, int],
+    policy: str,
+    closed: bool,
+    final_picks: dict[str, list[str]] | None = None,
 ) -> pa.Table:
-    """The board as a table (BOARD_SCHEMA), in display order."""
+    """The board as a table (BOARD_SCHEMA), in display order.
+
+    `final_picks`: team -> the submission ids it marked final; once closed, only those count for
+    that team (per task the best private score among them), the policy's pick for the others."""
     con = duckdb.connect()
     try:
         entries: dict[str, set] = {}
@@ -100,6 +108,16 @@ def build_board(
             ),
         )
         con.register("settings", pa.table({"policy": [policy], "closed": [bool(closed)]}))
+        picks = sorted((team, sid) for team, ids in (final_picks or {}).items() for sid in ids)
+        con.register(
+            "final_picks",
+            pa.table(
+                {
+                    "team": pa.array([t for t, _ in picks], pa.string()),
+                    "submission_id": pa.array([s for _, s in picks], pa.string()),
+                }
+            ),
+        )
         board = con.sql(SQL.read_text(encoding="utf-8")).to_arrow_table()
     finally:
         con.close()

@@ -14,7 +14,7 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,6 +105,8 @@ class View:
     diff: dict
     provenance: dict
     history: list[str]
+    schedule: dict | None = None  # the phase as of the snapshot: {state, phase, ends, phases: [{name, start, end}]}
+    unreleased: dict = field(default_factory=dict)  # task -> why it is not on the board (no release)
 
 
 def build_view(result: LeaderboardResult) -> View:
@@ -210,6 +212,8 @@ def build_view(result: LeaderboardResult) -> View:
         diff=diff,
         provenance=p,
         history=[s.name for s in result.history],
+        schedule=p.get("schedule"),
+        unreleased=dict(sorted(p.get("data", {}).get("unreleased", {}).items())),
     )
 
 
@@ -352,6 +356,10 @@ def render_terminal(view: View, console=None) -> None:
     console = console or Console()
     state = "closed: final ranks follow the private scores" if view.closed else "open: public scores only"
     console.print(Text(f"{view.title} · snapshot {view.snapshot} · {state}", style="bold"))
+    if view.schedule:
+        console.print(Text(f"schedule: {view.schedule['state']}"))
+    for task, why in view.unreleased.items():
+        console.print(Text(f"not on the board: {task}: {why}", style="bold red"))
     for track in view.tracks:
         table = Table(title=Text(f"track {track['name']}"), title_justify="left")
         table.add_column("rank", justify="right")

@@ -27,15 +27,30 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.board import aggregation
+from tasks.board import bootstrap as uncertainty
 from tasks.board.ranking import BOARD_SCHEMA, TaskMeta, build_board, read_evaluation, tasks_of
 from tasks.core import __version__
+from tasks.core.clock import ChallengeState
 from tasks.core.files import sha256_file
-from tasks.core.params import LeaderboardParams
-from tasks.core.schema import SCORES, SNAPSHOTS_DIR, WEIGHTS_IDENTITY
+from tasks.core.params import LeaderboardParams, Phase
+from tasks.core.schema import (
+    BOOTSTRAP_COUNTS,
+    BOOTSTRAP_GROUPS,
+    PRIVATE,
+    PUBLIC,
+    SCORES,
+    SNAPSHOTS_DIR,
+    WEIGHTS_IDENTITY,
+)
 
 SNAPSHOT_TIME = "%Y%m%dT%H%M%SZ"
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z\.parquet$")
 PROVENANCE_KEY = b"mmtc.provenance"
+# What a snapshot holds: the ranking's board, the ranks under each aggregation rule, the bootstrap's intervals.
+SNAPSHOT_SCHEMA = pa.schema(
+    list(BOARD_SCHEMA) + [pa.field(n, t) for n, t in aggregation.AGGREGATION_FIELDS + uncertainty.UNCERTAINTY_FIELDS]
+)
 
 # --- snapshots ------------------------------------------------------------------------------------
 
@@ -61,7 +76,15 @@ def list_snapshots(folder: Path) -> list[Path]:
 def read_snapshot(path: Path) -> Snapshot:
     table = pq.read_table(path)
     meta = (table.schema.metadata or {}).get(PROVENANCE_KEY, b"{}")
-    return Snapshot(Path(path).stem, table.replace_schema_metadata(None).cast(BOARD_SCHEMA), json.loads(meta))
+    return Snapshot(Path(path).stem, conform(table.replace_schema_metadata(None)), json.loads(meta))
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """A board in SNAPSHOT_SCHEMA: columns an older snapshot lacks are added, empty."""
+    for f in SNAPSHOT_SCHEMA:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
 
 
 def board_digest(board: pa.Table, provenance: dict) -> str:
@@ -71,7 +94,8 @@ def board_digest(board: pa.Table, provenance: dict) -> str:
     for row in board.to_pylist():
         h.update(json.dumps(row, sort_keys=True, default=_exact).encode())
         h.update(b"\n")
-    h.update(json.dumps({k: provenance.get(k) for k in ("data", "params", "weights")}, sort_keys=True).encode())
+    keys = ("data", "params", "weights") + tuple(k for k in ("schedule", "final_picks") if provenance.get(k))
+    h.update(json.dumps({k: provenance.get(k) for k in keys}, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -206,6 +230,7 @@ def provenance_of(evaluation: dict, scores_path: Path, params: dict, code: dict,
             "scorer_version": evaluation["scorer_version"],
             "submissions": evaluation["submissions"],
             "rejected": sum(evaluation.get("rejected", {}).values()),
+            **({"unreleased": evaluation["unreleased"]} if evaluation.get("unreleased") else {}),
         },
         "code": code,
         "weights": weights,
@@ -223,14 +248,27 @@ def update_leaderboard(
     code: dict,
     weights: dict,
     params_used: dict,
+    schedule: dict | None = None,
+    final_picks: dict[str, list[str]] | None = None,
 ) -> LeaderboardResult:
-    """Build the board and snapshot it when something changed; rendering it is the caller's next step."""
+    """Build the board and snapshot it when something changed; rendering it is the caller's next step.
+
+    `schedule` (the phase at `now`, see `schedule_of`) is kept in the snapshot and shown on the
+    board; a change of phase makes a new snapshot. `final_picks` (team -> submission ids, the
+    teams' final selections) decide which submission counts for the private ranking."""
     results_root, leaderboard_root = Path(results_root), Path(leaderboard_root)
     evaluation = read_evaluation(results_root)
     tasks = tasks_of(evaluation)
     scores = pq.read_table(results_root / SCORES)
-    board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed)
+    board = build_board(scores, tasks, evaluation.get("rejected", {}), params.policy, closed, final_picks=final_picks)
+    board = conform(
+        uncertainty.attach(board, run_bootstrap(results_root, board, scores, tasks, params, closed), closed)
+    )
     provenance = provenance_of(evaluation, results_root / SCORES, params_used, code, weights)
+    if schedule:
+        provenance["schedule"] = schedule
+    if final_picks:
+        provenance["final_picks"] = {team: sorted(ids) for team, ids in sorted(final_picks.items())}
     digest = board_digest(board, provenance)
 
     folder = leaderboard_root / SNAPSHOTS_DIR
@@ -258,6 +296,32 @@ def update_leaderboard(
     return LeaderboardResult(current.board, current, previous, history, diff, created, tasks, closed, challenge_name)
 
 
+def run_bootstrap(
+    results_root: Path,
+    board: pa.Table,
+    scores: pa.Table,
+    tasks: list[TaskMeta],
+    params: LeaderboardParams,
+    closed: bool,
+) -> uncertainty.Uncertainty | None:
+    """The paired bootstrap of the board from the counts the evaluate stage kept; None when they
+    are absent (an older evaluation) or `leaderboard.bootstrap.reps` is 0."""
+    counts, groups = Path(results_root) / BOOTSTRAP_COUNTS, Path(results_root) / BOOTSTRAP_GROUPS
+    if params.bootstrap.reps == 0 or not counts.is_file() or not groups.is_file():
+        return None
+    splits = [PUBLIC, PRIVATE] if closed else [PUBLIC]
+    return uncertainty.bootstrap(
+        uncertainty.entries_of(board, scores),
+        tasks,
+        pq.read_table(counts),
+        pq.read_table(groups),
+        splits,
+        params.bootstrap.reps,
+        params.bootstrap.seed,
+        params.bootstrap.level,
+    )
+
+
 def current_result(
     results_root: Path, leaderboard_root: Path, closed: bool, challenge_name: str
 ) -> LeaderboardResult | None:
@@ -269,7 +333,19 @@ def current_result(
     current, previous = history[-1], (history[-2] if len(history) > 1 else None)
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
     tasks = tasks_of(read_evaluation(Path(results_root)))
+    closed = (current.provenance.get("schedule") or {}).get("closed", closed)  # as the stage decided it
     return LeaderboardResult(current.board, current, previous, history, diff, False, tasks, closed, challenge_name)
+
+
+def schedule_of(state: ChallengeState, phases: list[Phase]) -> dict:
+    """What the board shows of the schedule: the state at the snapshot's time and every phase."""
+    return {
+        "state": state.line(),
+        "phase": state.phase.name if state.phase else None,
+        "ends": state.phase.end if state.phase else None,
+        "closed": state.closed,
+        "phases": [{"name": p.name, "start": p.start, "end": p.end} for p in phases],
+    }
 
 
 def snapshot_time(env: Mapping[str, str] | None = None) -> datetime:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from slugify import slugify
 
 from tasks.core.errors import InputError
+from tasks.core.metrics import check_primary
 from tasks.core.schema import (
     ID,
     LABEL,
@@ -22,7 +23,6 @@ from tasks.core.schema import (
     PAIR_FILES,
     PAIR_ID,
     PAIR_ROLES,
-    PRIMARY_METRICS,
     RECORD_FILES,
     RIGHT_ID,
     SPLIT,
@@ -186,11 +186,7 @@ class TaskManifest(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskManifest:
-        allowed = PRIMARY_METRICS[self.type]
-        if self.primary_metric not in allowed:
-            raise ValueError(
-                f"primary_metric '{self.primary_metric}' is not defined for {self.type.value} tasks. Fix: use one of {', '.join(allowed)}"
-            )
+        check_primary(self.type, self.primary_metric)
         layouts: tuple[tuple[str, ...], ...] = RECORD_FILES[self.type]
         if self.type is TaskType.matching:
             layouts = tuple(rec + pairs for rec in layouts for pairs in PAIR_FILES)

@@ -6,6 +6,7 @@ read params.yaml themselves. The manifest models (task.yaml) are in tasks/manife
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,11 +20,87 @@ from tasks.core.manifest import Strict, validation_error
 # params.yaml
 
 
+UTC_FORMAT = "YYYY-MM-DDThh:mm:ssZ"
+
+
+def parse_utc(text: str, where: str) -> datetime:
+    """An ISO 8601 time in UTC (`2026-11-01T00:00:00Z`); anything else is refused, naming `where`."""
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a time; write it as {UTC_FORMAT}") from None
+    if when.tzinfo is None or when.utcoffset() != timedelta(0):
+        raise ValueError(f"{where}: {text!r} must be in UTC; write it as {UTC_FORMAT}")
+    return when.astimezone(UTC)
+
+
+class Phase(Strict):
+    """One phase of the challenge: submissions are accepted from `start` (inclusive) to `end` (exclusive)."""
+
+    name: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", description="a slug, e.g. development")
+    start: str = Field(description="UTC, YYYY-MM-DDThh:mm:ssZ")
+    end: str | None = Field(None, description="UTC, exclusive; null: open-ended (only the last phase)")
+    tasks: list[str] | None = Field(None, description="tasks open in this phase; null: every task of the challenge")
+    max_per_day: int | None = Field(None, ge=1, description="replaces submit.max_per_day during this phase")
+    max_total: int | None = Field(
+        None, ge=1, description="accepted submissions per team within this phase; replaces submit.max_total"
+    )
+
+    @property
+    def starts(self) -> datetime:
+        return parse_utc(self.start, f"phase {self.name}: start")
+
+    @property
+    def ends(self) -> datetime | None:
+        return None if self.end is None else parse_utc(self.end, f"phase {self.name}: end")
+
+    def contains(self, when: datetime) -> bool:
+        return self.starts <= when and (self.ends is None or when < self.ends)
+
+    def dates(self) -> str:
+        return f"{self.start} to {self.end or 'open-ended'}"
+
+
 class ChallengeParams(Strict):
     name: str
     opens_at: str
-    closed: bool = False
+    closed: bool = Field(
+        False, description="true closes the challenge now: no submissions, no selection, private scores shown"
+    )
     tasks: list[str]
+    phases: list[Phase] = Field(
+        default_factory=list,
+        description="named phases in time order; empty: one open-ended phase from opens_at with every task",
+    )
+
+    @model_validator(mode="after")
+    def _phases_in_order(self) -> ChallengeParams:
+        parse_utc(self.opens_at, "challenge.opens_at")
+        names = set()
+        for k, phase in enumerate(self.phases):
+            where = f"challenge.phases[{k}] ({phase.name})"
+            if phase.name in names:
+                raise ValueError(f"{where}: the name is used by an earlier phase; give each phase its own name")
+            names.add(phase.name)
+            starts, ends = phase.starts, phase.ends
+            if ends is not None and ends <= starts:
+                raise ValueError(f"{where}: end {phase.end} is not after start {phase.start}")
+            if ends is None and k != len(self.phases) - 1:
+                raise ValueError(f"{where}: only the last phase may be open-ended (end: null)")
+            previous_end = self.phases[k - 1].ends if k else None  # not None: only the last phase is open-ended
+            if previous_end is not None and starts < previous_end:
+                raise ValueError(
+                    f"{where}: starts at {phase.start}, before the previous phase ends ({self.phases[k - 1].end}); "
+                    "list phases in time order without overlaps"
+                )
+            unknown = sorted(set(phase.tasks or ()) - set(self.tasks))
+            if unknown:
+                raise ValueError(f"{where}: tasks {unknown} are not in challenge.tasks")
+        return self
+
+    def schedule(self) -> list[Phase]:
+        """The phases, or the implicit one: open from opens_at, with every task, for ever."""
+        return list(self.phases) or [Phase(name="open", start=self.opens_at, end=None)]
 
 
 class DemoParams(Strict):
@@ -67,8 +144,11 @@ class NightlyParams(Strict):
     cron: str
     timezone: str = Field(description="IANA name, e.g. UTC or Europe/Paris")
     inbox: str = Field(description="folder where uploads wait: <inbox>/<team>/<upload>")
-    commit: bool = Field(description="commit dvc.lock and the new snapshot to git")
-    push: bool = Field(description="dvc push after the commit")
+    version: bool = Field(
+        True, description="`dvc add` every submissions folder the intake changed (files enter DVC's cache)"
+    )
+    commit: bool = Field(description="git-commit the submissions' pointers at intake, and dvc.lock after the run")
+    push: bool = Field(description="dvc push after each commit")
 
 
 class ClipParams(Strict):
@@ -165,8 +245,35 @@ class EvaluateParams(Strict):
     memory_limit: str = Field(description="DuckDB memory limit, e.g. '4GB'")
 
 
+class BootstrapParams(Strict):
+    reps: int = Field(default=1000, ge=0, description="resamples of the test items per task and part; 0: no intervals")
+    seed: int = Field(default=0, description="seed of the resampling plan (the same plan for every team)")
+    level: float = Field(default=0.95, gt=0, lt=1, description="coverage of every interval")
+
+
 class LeaderboardParams(Strict):
     policy: Literal["best-public", "last"] = Field(description="which submission of a team counts per task")
+    final_selections: int = Field(
+        2,
+        ge=1,
+        description="submissions a team may mark as final before the close; its private rank uses the best of them",
+    )
+    bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
+    aggregation: Literal["mean", "mean-rank", "borda"] = Field(
+        default="mean", description="the official rule that ranks a track; the page shows the others beside it"
+    )
+    public_decimals: int = Field(
+        default=3, ge=1, le=12, description="published public (and private) scores are rounded to this many decimals"
+    )
+    ladder: Literal["off", "fixed", "parameter-free"] = Field(
+        default="off", description="Ladder mode (Blum and Hardt 2015): release a public score only when it improves"
+    )
+    ladder_step: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="fixed Ladder: the improvement needed, and the rounding of released scores",
+    )
 
 
 class DemoTeamPlan(Strict):

@@ -33,11 +33,7 @@ class Role(str, Enum):
 FEATURE_ROLES = (Role.text, Role.numeric, Role.categorical, Role.image)
 PAIR_ROLES = (Role.left_id, Role.right_id, Role.label)
 
-# Primary metric per task type, and the metrics a task may declare as primary.
-PRIMARY_METRICS = {
-    TaskType.classification: ("macro_f1", "accuracy"),
-    TaskType.matching: ("f1", "precision", "recall"),
-}
+# The metrics, and which a task may rank by, are the registry's: tasks/core/metrics.py.
 
 # Standard column names in the release.
 ID = "id"
@@ -120,6 +116,12 @@ def canonical_name(task: str) -> str:
     return f"{task}{CANONICAL_SUFFIX}"
 
 
+# Final selections (`mmtc select`): submissions/_final/<team>/<version>.json, one file per call,
+# never rewritten; the highest version is the team's selection (last call wins).
+FINAL_DIR = "_final"
+# Rejections whose team name cannot be a folder name: submissions/_rejected/_invalid-team/<id>/,
+# the name as given kept (escaped) in rejection.json. `_` names are never a team's.
+INVALID_TEAM_DIR = "_invalid-team"
 # Working folders of `mmtc submit` (dot names: never a team, ignored by DVC)
 STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
 
@@ -127,7 +129,14 @@ STAGING_DIR, LOCKS_DIR = ".staging", ".locks"
 RESULTS_ROOT = Path("results")
 SCORES = "scores.parquet"
 SCORES_DB = "scores.duckdb"
-EVALUATION_REPORT = "evaluation.json"  # what was scored, labels hashes, scorer version, invalid entries
+EVALUATION_REPORT = "evaluation.json"
+# ... and what the board needs of each file's rows, so it never re-reads a submission (results/
+# only, never published): the bootstrap's counts per resampling group of test rows, the groups'
+# true classes, each file's confusion matrix and, for matching files with a score, its PR curve.
+BOOTSTRAP_COUNTS = "bootstrap_counts.parquet"
+BOOTSTRAP_GROUPS = "bootstrap_groups.parquet"
+CONFUSION = "confusion.parquet"
+PR_CURVES = "pr_curves.parquet"  # what was scored, labels hashes, scorer version, invalid entries
 SCORE_CACHE_DIR = "score_cache"  # results/score_cache/: a DVC `persist` out, kept across reruns
 # leaderboard: leaderboard/latest.{parquet,csv,md,html}, leaderboard/snapshots/<UTC>.parquet
 LEADERBOARD_ROOT = Path("leaderboard")
@@ -151,3 +160,13 @@ class SubmissionRecord(BaseModel):
     canonical: dict[str, str] = {}  # <task>.canonical.parquet -> sha256: what was validated, and is scored
     baseline: bool = False
     description: str = ""
+
+
+class FinalSelection(BaseModel):
+    """submissions/_final/<team>/<version>.json: the submissions a team marked final, at one call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    team: str
+    version: int  # 1, 2, ...: the file name, zero-padded; the highest is in force
+    selected_at: str  # ISO 8601 UTC
+    submission_ids: list[str]  # empty: the team withdrew its selection (the policy's pick counts)

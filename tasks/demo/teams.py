@@ -20,6 +20,7 @@ import json
 import shutil
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from tasks.core.params import DemoTeamsParams, SubmitParams
+from tasks.core.params import DemoTeamsParams, Phase, SubmitParams
 from tasks.core.schema import CARD, ID, LABEL, LEFT_ID, PAIR_ID, REJECTED_DIR, RIGHT_ID, SCORE, TaskType
 from tasks.submissions.submit import SubmitResult, submit
 from tasks.submissions.validate import TaskContract
@@ -206,8 +207,12 @@ def generate_demo_teams(
     submit_params: SubmitParams,
     params: DemoTeamsParams,
     opens_at: str,
+    phases: Sequence[Phase] | None = None,
 ) -> list[SubmitResult]:
-    """Replace the demo teams' submissions with freshly generated ones, submitted in time order."""
+    """Replace the demo teams' submissions with freshly generated ones, submitted in time order.
+
+    Each is checked against `phases` at its own (past) time; `challenge.closed` is not applied:
+    closing the demo must not rewrite the history it simulates."""
     submissions_root = Path(submissions_root)
     opens = datetime.fromisoformat(opens_at.replace("Z", "+00:00")).astimezone(UTC)
     public = load_public(public_root, list(contracts))
@@ -245,6 +250,7 @@ def generate_demo_teams(
                     name=f"attempt-{attempt + 1}",
                     description=description,
                     now=when,
+                    phases=phases,
                 )
             )
     return results

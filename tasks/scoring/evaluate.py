@@ -34,17 +34,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from tasks.core import metrics as metrics_module
 from tasks.core.errors import InputError
 from tasks.core.files import sha256_file, write_json, write_parquet
+from tasks.core.metrics import count_metrics, metrics_of
 from tasks.core.params import EvaluateParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
+    BOOTSTRAP_COUNTS,
+    BOOTSTRAP_GROUPS,
     CARD,
+    CONFUSION,
     EVALUATION_REPORT,
     ID,
+    LEFT_ID,
     PAIR_ID,
+    PR_CURVES,
     REJECTED_DIR,
     REJECTION_META,
+    RIGHT_ID,
     SCORE,
     SCORE_CACHE_DIR,
     SCORES,
@@ -59,20 +67,37 @@ from tasks.core.schema import (
 
 SQL_DIR = Path(__file__).parent
 JUDGED_SQL = "judged.sql"  # predictions joined to the hidden labels, read by every metric
-# One registry: which SQL files score a task type, and the metrics they produce.
-METRIC_SQL: dict[TaskType, tuple[str, ...]] = {
-    TaskType.classification: ("classification.sql",),
-    TaskType.matching: ("matching.sql", "average_precision.sql"),
+# The metrics themselves are the registry's (tasks/core/metrics.py): count metrics are SQL
+# aggregates over per-class confusion counts, which these files compute per file and part.
+COUNTS_SQL: dict[TaskType, str] = {
+    TaskType.classification: "class_counts_classification.sql",
+    TaskType.matching: "class_counts_matching.sql",
 }
-SCORE_SQL = frozenset(
-    {"average_precision.sql"}
-)  # metrics of the `score` column: skipped for a task whose files have none
-METRICS: dict[TaskType, tuple[str, ...]] = {
-    TaskType.classification: ("accuracy", "macro_f1"),
-    TaskType.matching: ("precision", "recall", "f1", "average_precision"),
+BOOTSTRAP_SQL: dict[TaskType, str] = {
+    TaskType.classification: "bootstrap_counts_classification.sql",
+    TaskType.matching: "bootstrap_counts_matching.sql",
 }
+CONFUSION_SQL = "confusion.sql"
+PR_CURVE_SQL = "pr_curve.sql"
+METRICS: dict[TaskType, tuple[str, ...]] = {t: tuple(m.name for m in metrics_of(t)) for t in TaskType}
 SPLITS = ("public", "private", "all")
 CACHE_FILE = "scores.parquet"
+# Beside each file's scores the cache keeps what the board needs of its rows (never re-read
+# later): the bootstrap's counts per resampling group, the confusion matrix, the PR curve.
+DETAIL_SCHEMAS: dict[str, pa.Schema] = {
+    "bootstrap_counts": pa.schema(
+        [("split", pa.string()), ("grp", pa.int32()), ("truth", pa.string()), ("pred", pa.string()), ("n", pa.int32())]
+    ),
+    "confusion": pa.schema([("split", pa.string()), ("truth", pa.string()), ("pred", pa.string()), ("n", pa.int32())]),
+    "pr_curves": pa.schema(
+        [("split", pa.string()), ("threshold", pa.float64()), ("tp", pa.int32()), ("fp", pa.int32())]
+    ),
+}
+DETAIL_OUTPUTS = {"bootstrap_counts": BOOTSTRAP_COUNTS, "confusion": CONFUSION, "pr_curves": PR_CURVES}
+DETAIL_KEYS = ["task", "file_sha256", "labels_sha256", "scorer_version"]
+GROUPS_SCHEMA = pa.schema(
+    [("task", pa.string()), ("split", pa.string()), ("grp", pa.int32()), ("truth", pa.string()), ("n", pa.int32())]
+)
 
 CACHE_SCHEMA = pa.schema(
     [
@@ -114,6 +139,8 @@ def scorer_version(folder: Path | None = None) -> str:
     h = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\n")
+    registry = Path(metrics_module.__file__)  # the metrics' SQL lives in the registry
+    h.update(b"registry\0" + registry.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -129,23 +156,41 @@ class TaskInfo:
     title: str
     labels: Path
     labels_sha256: str
+    pairs: Path | None = None  # matching: the release's test pairs (which pairs share a record)
 
     @property
     def key(self) -> str:
         return ID if self.task_type is TaskType.classification else PAIR_ID
 
 
-def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, TaskInfo]:
-    infos = {}
+def unreleased_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, str]:
+    """task -> why it cannot be scored (no release or no hidden labels: its ingest failed or has not run)."""
+    missing = {}
     for task in tasks:
         card_path = Path(public_root) / task / CARD
         labels = hidden_labels_path(private_root, task)
         if not card_path.is_file() or not labels.is_file():
-            raise InputError(
-                problem=f"task '{task}' has no release or no hidden labels",
-                fix="build them first: dvc repro (ingest)",
-                task=task,
+            missing[task] = (
+                f"no release or no hidden labels ({card_path} or its labels not found): its ingest failed or has not run"
             )
+    return missing
+
+
+def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> dict[str, TaskInfo]:
+    """The tasks that can be scored; one without a release is left out (the others go on), and
+    when none can be scored it raises."""
+    infos = {}
+    missing = unreleased_tasks(public_root, private_root, tasks)
+    if tasks and len(missing) == len(tasks):
+        raise InputError(
+            problem="no task of the challenge has a release and hidden labels",
+            fix="build them first: dvc repro (ingest)",
+        )
+    for task in tasks:
+        card_path = Path(public_root) / task / CARD
+        labels = hidden_labels_path(private_root, task)
+        if task in missing:
+            continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         infos[task] = TaskInfo(
             task,
@@ -155,6 +200,7 @@ def load_tasks(public_root: Path, private_root: Path, tasks: Sequence[str]) -> d
             card["title"],
             labels,
             sha256_file(labels),
+            Path(public_root) / task / "test_pairs.parquet" if card["type"] == TaskType.matching.value else None,
         )
     return infos
 
@@ -275,7 +321,12 @@ def evaluate(
     results_root = Path(results_root)
     cache_path = results_root / SCORE_CACHE_DIR / CACHE_FILE
     cache = _read_cache(cache_path, version, infos)
-    cached_keys = {(t, s) for t, s in zip(cache.column("task").to_pylist(), cache.column("file_sha256").to_pylist())}
+    kept_details = {
+        kind: _read_cache(results_root / SCORE_CACHE_DIR / f"{kind}.parquet", version, infos, _detail_schema(kind))
+        for kind in DETAIL_SCHEMAS
+    }
+    # a file is cached when its scores and its details are (every file has a confusion matrix)
+    cached_keys = _keys(cache) & _keys(kept_details["confusion"])
     todo: dict[tuple[str, str], FileToScore] = {}
     for f in files:
         if (f.task, f.sha256) not in cached_keys:
@@ -299,11 +350,12 @@ def evaluate(
     seconds["verify"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    fresh = score_files(list(todo.values()), infos, version, params)
+    fresh, fresh_details = score_files(list(todo.values()), infos, version, params)
     seconds["score"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     live = {(f.task, f.sha256) for f in files}
+    cache = cache.filter(pa.array([k not in todo for k in _key_list(cache)], pa.bool_()))
     merged = pa.concat_tables([cache, fresh]) if fresh.num_rows else cache
     keep = [(t, s) in live for t, s in zip(merged.column("task").to_pylist(), merged.column("file_sha256").to_pylist())]
     merged = _sorted(merged.filter(pa.array(keep, pa.bool_())), ["task", "file_sha256", "split", "metric"])
@@ -311,6 +363,17 @@ def evaluate(
     results_root.mkdir(parents=True, exist_ok=True)
     _write_parquet_atomic(merged, cache_path)
     _write_parquet_atomic(scores, results_root / SCORES)
+    for kind, output in DETAIL_OUTPUTS.items():
+        path = results_root / SCORE_CACHE_DIR / f"{kind}.parquet"
+        schema = _detail_schema(kind)
+        kept = kept_details[kind]
+        kept = kept.filter(pa.array([k not in todo for k in _key_list(kept)], pa.bool_()))
+        both = pa.concat_tables([kept, fresh_details[kind]]) if fresh_details[kind].num_rows else kept
+        mask = [(t, h) in live for t, h in zip(both.column("task").to_pylist(), both.column("file_sha256").to_pylist())]
+        both = _sorted(both.filter(pa.array(mask, pa.bool_())), [k for k in schema.names if k not in ("n", "tp", "fp")])
+        _write_parquet_atomic(both, path)
+        _write_parquet_atomic(both.drop_columns(["labels_sha256", "scorer_version"]), results_root / output)
+    _write_parquet_atomic(groups_table(infos, params), results_root / BOOTSTRAP_GROUPS)
     _write_database(results_root / SCORES_DB, scores, submissions, infos, rejected_counts(submissions_root))
     report = EvaluationReport(
         len(submissions),
@@ -337,6 +400,7 @@ def evaluate(
                 for t, i in infos.items()
             },
             "task_order": list(infos),
+            "unreleased": unreleased_tasks(public_root, private_root, tasks),
             "submissions": len(submissions),
             "files": len(files),
             "rejected": rejected_counts(submissions_root),
@@ -363,6 +427,14 @@ def _files_to_score(
     return files, ignored
 
 
+def _key_list(table: pa.Table) -> list[tuple[str, str]]:
+    return list(zip(table.column("task").to_pylist(), table.column("file_sha256").to_pylist()))
+
+
+def _keys(table: pa.Table) -> set[tuple[str, str]]:
+    return set(_key_list(table))
+
+
 def _verify(files) -> list[FileToScore]:
     """Files about to be scored for the first time must still be what was submitted and validated:
     the canonical twin that is read, and the file as sent beside it."""
@@ -374,15 +446,15 @@ def _verify(files) -> list[FileToScore]:
     ]
 
 
-def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo]) -> pa.Table:
+def _read_cache(path: Path, version: str, infos: dict[str, TaskInfo], schema: pa.Schema = CACHE_SCHEMA) -> pa.Table:
     if not path.is_file():
-        return CACHE_SCHEMA.empty_table()
+        return schema.empty_table()
     try:
         table = pq.read_table(path)
-        if table.schema != CACHE_SCHEMA:
-            return CACHE_SCHEMA.empty_table()
+        if table.schema != schema:
+            return schema.empty_table()
     except (pa.ArrowInvalid, OSError):
-        return CACHE_SCHEMA.empty_table()  # a damaged cache costs a rescore, nothing else
+        return schema.empty_table()  # a damaged cache costs a rescore, nothing else
     current = {(t, i.labels_sha256) for t, i in infos.items()}
     keep = [
         v == version and (t, labels) in current
@@ -404,12 +476,19 @@ def connect(params: EvaluateParams, database: str = ":memory:") -> duckdb.DuckDB
     return con
 
 
-def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: str, params: EvaluateParams) -> pa.Table:
-    """Run the metric SQL once per task over all of that task's files. Rows follow CACHE_SCHEMA."""
+def score_files(
+    files: list[FileToScore], infos: dict[str, TaskInfo], version: str, params: EvaluateParams
+) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """Run the metric SQL once per task over all of that task's files: the scores (rows follow
+    CACHE_SCHEMA) and each file's details (DETAIL_SCHEMAS, with the cache's key columns).
+
+    The submitted rows are scanned and joined to the hidden labels once per task (`judged`, a
+    temporary table); every metric and detail query reads that table."""
     if not files:
-        return CACHE_SCHEMA.empty_table()
+        return CACHE_SCHEMA.empty_table(), {k: _detail_schema(k).empty_table() for k in DETAIL_SCHEMAS}
     con = connect(params)
-    out = []
+    out: list[pa.Table] = []
+    details: dict[str, list[pa.Table]] = {k: [] for k in DETAIL_SCHEMAS}
     try:
         for task in sorted({f.task for f in files}):
             info = infos[task]
@@ -427,50 +506,162 @@ def score_files(files: list[FileToScore], infos: dict[str, TaskInfo], version: s
             con.execute("CREATE OR REPLACE TEMP TABLE scored_files AS SELECT file_id, path, has_score FROM file_list")
             con.unregister("file_list")
             con.execute(f"CREATE OR REPLACE TEMP VIEW predictions AS {_predictions_sql(info, task_files, layouts)}")
-            metrics = run_metrics(con, info.task_type)
-            ids = metrics.column("file_id").to_pylist()
-            n = metrics.num_rows
+            con.execute(f"CREATE OR REPLACE TEMP TABLE judged AS {(SQL_DIR / JUDGED_SQL).read_text(encoding='utf-8')}")
+            metrics = run_metrics(con, info.task_type, judged_table=True)
+            shas = [f.sha256 for f in task_files]
+
+            def keyed(t: pa.Table, schema: pa.Schema) -> pa.Table:
+                n = t.num_rows
+                columns = {
+                    "task": pa.array([task] * n, pa.string()),
+                    "file_sha256": pa.array([shas[i] for i in t.column("file_id").to_pylist()], pa.string()),
+                    "labels_sha256": pa.array([info.labels_sha256] * n, pa.string()),
+                    "scorer_version": pa.array([version] * n, pa.string()),
+                }
+                return pa.table(columns | {f.name: t.column(f.name).cast(f.type) for f in schema})
+
+            out.append(
+                keyed(metrics, pa.schema([("split", pa.string()), ("metric", pa.string()), ("value", pa.float64())]))
+            )
+            for kind, t in run_details(con, info.task_type).items():
+                details[kind].append(keyed(t, DETAIL_SCHEMAS[kind]))
+            con.execute("DROP TABLE judged")
+    finally:
+        con.close()
+    return (
+        pa.concat_tables(out).cast(CACHE_SCHEMA),
+        {k: pa.concat_tables(v).cast(_detail_schema(k)) for k, v in details.items()},
+    )
+
+
+def _detail_schema(kind: str) -> pa.Schema:
+    return pa.schema([(k, pa.string()) for k in DETAIL_KEYS] + list(DETAIL_SCHEMAS[kind]))
+
+
+def _metric_selects(task_type: TaskType, with_scores: bool) -> list[str]:
+    counts = (SQL_DIR / COUNTS_SQL[task_type]).read_text(encoding="utf-8")
+    selects = [
+        f"SELECT file_id, split, '{m.name}' AS metric, CAST(({m.sql}) AS DOUBLE) AS value "
+        f"FROM class_counts GROUP BY file_id, split"
+        for m in count_metrics(task_type)
+    ]
+    query = f"WITH class_counts AS MATERIALIZED (\n{counts}\n)\n" + "\nUNION ALL\n".join(selects)
+    parts = [f"SELECT * FROM (\n{query}\n)"]
+    for m in metrics_of(task_type):
+        if m.sql is None and m.sql_file is not None and (with_scores or not m.needs_score):
+            parts.append(f"SELECT * FROM (\n{(SQL_DIR / m.sql_file).read_text(encoding='utf-8')}\n)")
+    return parts
+
+
+def run_metrics(con: duckdb.DuckDBPyConnection, task_type: TaskType, judged_table: bool = False) -> pa.Table:
+    """Every registry metric of a task type over the `hidden_labels`, `predictions` and
+    `scored_files` relations already defined on `con` (and `judged`, when `judged_table`);
+    rows (file_id, split, metric, value).
+
+    One query: the join of predictions to labels (`judged`) is read by every metric, so the
+    submitted files are scanned once per task."""
+    with_scores = con.execute("SELECT coalesce(bool_or(has_score), false) FROM scored_files").fetchall()[0][0]
+    body = "\nUNION ALL\n".join(_metric_selects(TaskType(task_type), with_scores))
+    if judged_table:
+        return con.sql(body).to_arrow_table()
+    judged = (SQL_DIR / JUDGED_SQL).read_text(encoding="utf-8")
+    return con.sql(f"WITH judged AS MATERIALIZED (\n{judged}\n)\n{body}").to_arrow_table()
+
+
+def run_details(con: duckdb.DuckDBPyConnection, task_type: TaskType) -> dict[str, pa.Table]:
+    """What the board needs of the files' rows, from the `judged` table on `con`: the bootstrap's
+    counts per group, the confusion matrix and (matching files with a score) the PR curve; the
+    public and private parts only."""
+    task_type = TaskType(task_type)
+    out = {
+        "bootstrap_counts": (SQL_DIR / BOOTSTRAP_SQL[task_type]).read_text(encoding="utf-8"),
+        "confusion": (SQL_DIR / CONFUSION_SQL).read_text(encoding="utf-8"),
+    }
+    if task_type is TaskType.matching:
+        out["pr_curves"] = (SQL_DIR / PR_CURVE_SQL).read_text(encoding="utf-8")
+    tables = {k: con.sql(q).to_arrow_table() for k, q in out.items()}
+    if "pr_curves" not in tables:
+        empty = {"file_id": pa.array([], pa.int32())} | {
+            f.name: pa.array([], f.type) for f in DETAIL_SCHEMAS["pr_curves"]
+        }
+        tables["pr_curves"] = pa.table(empty)
+    return tables
+
+
+def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:
+    """The hidden labels as `hidden_labels(key, label, split, grp)`: grp is the row's resampling
+    group, a test row (classification) or a connected set of pairs that share a record (matching)."""
+    label = "CAST(label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(label AS INTEGER)"
+    source = f"read_parquet('{_sql_text(str(info.labels))}')"
+    if info.task_type is TaskType.matching:
+        if info.pairs is None:
+            raise ValueError(f"matching task {info.task} has no test pairs file")
+        con.register("pair_groups", pair_groups(info.pairs))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE hidden_labels AS "
+            f"SELECT CAST(l.{info.key} AS VARCHAR) AS key, {label} AS label, CAST(l.split AS VARCHAR) AS split, "
+            f"g.grp FROM {source} AS l JOIN pair_groups AS g ON g.key = CAST(l.{info.key} AS VARCHAR)"
+        )
+        con.unregister("pair_groups")
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE hidden_labels AS "
+            f"SELECT CAST({info.key} AS VARCHAR) AS key, {label} AS label, CAST(split AS VARCHAR) AS split, "
+            f"CAST(row_number() OVER (ORDER BY CAST({info.key} AS VARCHAR)) - 1 AS INTEGER) AS grp FROM {source}"
+        )
+
+
+def pair_groups(test_pairs: Path) -> pa.Table:
+    """(key, grp) for every test pair: pairs that share a left or a right record, directly or
+    through others, form one group (numbered by their smallest pair id, in sorted order)."""
+    t = pq.read_table(test_pairs, columns=[PAIR_ID, LEFT_ID, RIGHT_ID])
+    pairs = [str(v) for v in t.column(PAIR_ID).to_pylist()]
+    lefts = ["l" + str(v) for v in t.column(LEFT_ID).to_pylist()]
+    rights = ["r" + str(v) for v in t.column(RIGHT_ID).to_pylist()]
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(lefts, rights):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    first: dict[str, str] = {}
+    for p, a in sorted(zip(pairs, lefts)):
+        first.setdefault(find(a), p)
+    number = {root: i for i, root in enumerate(sorted(first, key=lambda r: first[r]))}
+    return pa.table(
+        {"key": pa.array(pairs, pa.string()), "grp": pa.array([number[find(a)] for a in lefts], pa.int32())}
+    )
+
+
+GROUPS_SQL = (
+    "SELECT split, grp, CAST(label AS VARCHAR) AS truth, CAST(count(*) AS INTEGER) AS n "
+    "FROM hidden_labels GROUP BY ALL ORDER BY split, grp, truth"
+)
+
+
+def groups_table(infos: dict[str, TaskInfo], params: EvaluateParams) -> pa.Table:
+    """Every task's resampling groups and their true classes: (task, split, grp, truth, n)."""
+    con = connect(params)
+    out = []
+    try:
+        for task, info in infos.items():
+            _load_hidden_labels(con, info)
+            t = con.sql(GROUPS_SQL).to_arrow_table()
             out.append(
                 pa.table(
-                    {
-                        "task": pa.array([task] * n, pa.string()),
-                        "file_sha256": pa.array([task_files[i].sha256 for i in ids], pa.string()),
-                        "labels_sha256": pa.array([info.labels_sha256] * n, pa.string()),
-                        "scorer_version": pa.array([version] * n, pa.string()),
-                        "split": metrics.column("split").cast(pa.string()),
-                        "metric": metrics.column("metric").cast(pa.string()),
-                        "value": metrics.column("value").cast(pa.float64()),
-                    }
+                    {"task": pa.array([task] * t.num_rows, pa.string())} | {c: t.column(c) for c in t.column_names}
                 )
             )
     finally:
         con.close()
-    return pa.concat_tables(out).cast(CACHE_SCHEMA)
-
-
-def run_metrics(con: duckdb.DuckDBPyConnection, task_type: TaskType) -> pa.Table:
-    """Every metric SQL of a task type over the `hidden_labels`, `predictions` and `scored_files`
-    relations already defined on `con`; rows (file_id, split, metric, value).
-
-    One query: the join of predictions to labels (`judged`) is read by every metric, so the
-    submitted files are scanned once per task. It is materialized only when more than one metric
-    query reads it; a lone reader streams it (no copy of every submitted row)."""
-    with_scores = con.execute("SELECT coalesce(bool_or(has_score), false) FROM scored_files").fetchall()[0][0]
-    names = [n for n in METRIC_SQL[task_type] if with_scores or n not in SCORE_SQL]
-    judged = (SQL_DIR / JUDGED_SQL).read_text(encoding="utf-8")
-    metrics = [f"SELECT * FROM (\n{(SQL_DIR / name).read_text(encoding='utf-8')}\n)" for name in names]
-    materialized = "MATERIALIZED" if len(names) > 1 else "NOT MATERIALIZED"
-    query = f"WITH judged AS {materialized} (\n{judged}\n)\n" + "\nUNION ALL\n".join(metrics)
-    return con.sql(query).to_arrow_table()
-
-
-def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:
-    label = "CAST(label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(label AS INTEGER)"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE hidden_labels AS "
-        f"SELECT CAST({info.key} AS VARCHAR) AS key, {label} AS label, CAST(split AS VARCHAR) AS split "
-        f"FROM read_parquet('{_sql_text(str(info.labels))}')"
-    )
+    return pa.concat_tables(out).cast(GROUPS_SCHEMA) if out else GROUPS_SCHEMA.empty_table()
 
 
 def _layout(path: Path) -> tuple[tuple[str, str], ...]:

@@ -23,18 +23,20 @@ import re
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from slugify import slugify
 
+from tasks.core.clock import describe_schedule, phase_at
 from tasks.core.errors import InputError, InputErrors
 from tasks.core.files import exchange_paths, sha256_file
-from tasks.core.params import SubmitParams
+from tasks.core.params import Phase, SubmitParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
+    INVALID_TEAM_DIR,
     LOCKS_DIR,
     REJECTED_DIR,
     REJECTION_META,
@@ -148,6 +150,8 @@ def submit(
     name: str | None = None,
     description: str = "",
     now: datetime | None = None,
+    phases: Sequence[Phase] | None = None,
+    closed: bool = False,
     organiser: bool = False,
     submission_id: str | None = None,
 ) -> SubmitResult:
@@ -155,6 +159,12 @@ def submit(
 
     Each accepted task file is kept as sent (read-only) with its canonical twin beside it
     (`<task>.canonical.parquet`, the predictions as validated), which is what evaluate scores.
+
+    `phases` (from `ChallengeParams.schedule()`) and `closed` (`challenge.closed`) are the
+    schedule: a submission at a time `now` outside every phase, for a task not open in the
+    phase, or while closed, is recorded as rejected with a reason naming the phase dates, and
+    the phase's own limits replace `params`' ones. `phases=None` checks no schedule (tests,
+    tools replaying history).
 
     Raises InputError for a call that names nothing storable (bad team or name, no such path);
     everything else ends in a recorded submission, accepted or rejected with its reasons.
@@ -178,13 +188,93 @@ def submit(
         name = check_slug(name if name is not None else default_name(source), "submission")
         description = check_description(description, params.max_description_chars)
     entries = _entries(Path(source))
+    return _take(
+        entries,
+        team,
+        team,
+        name,
+        description,
+        Path(submissions_root),
+        contracts,
+        params,
+        now,
+        phases,
+        closed,
+        organiser=organiser,
+        submission_id=submission_id,
+    )
+
+
+def record_refused(
+    source: Path,
+    team: str,
+    reasons: Sequence[InputError],
+    *,
+    submissions_root: Path,
+    contracts: dict[str, TaskContract],
+    params: SubmitParams,
+    now: datetime | None = None,
+    team_folder: bool = True,
+) -> SubmitResult:
+    """Record an upload that `submit()` refuses outright (a bad team name, an empty folder) as
+    rejected, its files kept, with `reasons` (and whatever else is wrong with the files).
+
+    A team name that cannot be a folder lands under `_rejected/_invalid-team/`, the name as given
+    kept in the record (truncated to 200 characters); the submission's name is derived from the
+    path. `team_folder=False` files it there whatever the name (a name whose folders belong to
+    a DVC stage). Used by the intake so that no upload leaves the inbox without a record."""
+    folder_team = team if team_folder else INVALID_TEAM_DIR
+    try:
+        check_team(team)
+    except InputError:
+        folder_team = INVALID_TEAM_DIR
+    try:
+        entries = _entries(Path(source))
+    except InputError as exc:
+        entries, reasons = [], [*reasons, exc]
+    return _take(
+        entries,
+        folder_team,
+        str(team)[:200],
+        default_name(source),
+        "",
+        Path(submissions_root),
+        contracts,
+        params,
+        now,
+        None,
+        False,
+        refusals=list(reasons),
+    )
+
+
+def _take(
+    entries: list[Path],
+    folder_team: str,
+    team: str,
+    name: str,
+    description: str,
+    root: Path,
+    contracts: dict[str, TaskContract],
+    params: SubmitParams,
+    now: datetime | None,
+    phases: Sequence[Phase] | None,
+    closed: bool,
+    refusals: list[InputError] | None = None,
+    organiser: bool = False,
+    submission_id: str | None = None,
+) -> SubmitResult:
     when = _utc_second(now)
-    root = Path(submissions_root)
-    stage = root / STAGING_DIR / f"{team}-{uuid.uuid4().hex}"
-    stage.mkdir(parents=True)
+    stage, held = _new_stage(root, folder_team)
+    sweep_staging(root)
     try:
         files, rows, errors = _stage_and_check(entries, stage, contracts, params.max_file_mb)
-        digest = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in sorted(files.items())).encode()).hexdigest()
+        if refusals:
+            errors = refusals + errors
+        listing = "".join(f"{n}\0{h}\n" for n, h in sorted(files.items()))
+        if folder_team != team:  # teams sharing the _invalid-team folder keep their own ids
+            listing = f"team\0{team}\n{listing}"
+        digest = hashlib.sha256(listing.encode()).hexdigest()
         canonical = {canonical_name(t): sha256_file(stage / canonical_name(t)) for t in sorted(rows)}
         if errors:  # what was validated of the other files is not kept
             for path in canonical:
@@ -197,7 +287,7 @@ def submit(
             submitted_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             files=dict(sorted(files.items())),
             tasks=sorted(_task_of(n) for n in files if _task_of(n) in contracts),
-            baseline=team.startswith(BASELINE_PREFIX),
+            baseline=organiser and team.startswith(BASELINE_PREFIX),
             description=description,
             canonical=canonical,
         )
@@ -205,12 +295,57 @@ def submit(
             if errors:
                 raise InputErrors(errors)
             return _record_organiser(root, stage, record, rows)
+        phase = None
+        if phases is not None:
+            phase, refusal = check_schedule(phases, closed, when, record.tasks)
+            errors += refusal
         if errors:
-            with _team_lock(root, team):
-                return _record_rejected(root, stage, record, errors, params, when)
-        return _record_accepted(root, stage, record, rows, params, when)
+            with _team_lock(root, folder_team):
+                return _record_rejected(root, stage, record, errors, params, when, folder_team)
+        return _record_accepted(root, stage, record, rows, params, when, phase)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        os.close(held)
+
+
+NEW_STAGE = "new-"  # a staging folder not locked yet: never swept
+
+
+def _new_stage(root: Path, folder_team: str) -> tuple[Path, int]:
+    """A private staging folder, locked (flock) for as long as this process lives. It is made
+    under a name the sweep skips and renamed once locked, so a sweep never takes a live one."""
+    token = uuid.uuid4().hex
+    fresh = root / STAGING_DIR / f"{NEW_STAGE}{token}"
+    fresh.mkdir(parents=True)
+    held = os.open(fresh, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # released by the kernel however this process ends
+    stage = fresh.with_name(f"{folder_team}-{token}")
+    os.rename(fresh, stage)
+    return stage, held
+
+
+def sweep_staging(root: Path) -> int:
+    """Delete the staging folders that killed submits left (a live submit holds a lock on its own);
+    returns how many. They never hold a final name: this only frees their space."""
+    swept = 0
+    staging = Path(root) / STAGING_DIR
+    for left in sorted(staging.iterdir()) if staging.is_dir() else []:
+        if left.name.startswith(NEW_STAGE):
+            continue
+        try:
+            fd = os.open(left, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live submit is using it
+        else:
+            shutil.rmtree(left, ignore_errors=True)
+            swept += 1
+        finally:
+            os.close(fd)
+    return swept
 
 
 def _utc_second(now: datetime | None) -> datetime:
@@ -218,6 +353,38 @@ def _utc_second(now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError("submission times must be timezone-aware")
     return now.astimezone(UTC).replace(microsecond=0)
+
+
+def check_schedule(
+    phases: Sequence[Phase], closed: bool, when: datetime, tasks: Sequence[str]
+) -> tuple[Phase | None, list[InputError]]:
+    """The phase open at `when`, and the reasons a submission of `tasks` then is refused (none: accepted)."""
+    schedule = describe_schedule(phases)
+    if closed:
+        return None, [
+            InputError(
+                problem=f"the challenge is closed (challenge.closed); its phases were: {schedule}",
+                fix="no more submissions are taken",
+            )
+        ]
+    phase = phase_at(phases, when)
+    if phase is None:
+        return None, [
+            InputError(
+                problem=f"no phase is open at {when:%Y-%m-%dT%H:%M:%SZ}; the phases are: {schedule}",
+                fix="submit while a phase is open (times are UTC, each end excluded)",
+            )
+        ]
+    shut = sorted(set(tasks) - set(phase.tasks)) if phase.tasks is not None else []
+    if shut:
+        return phase, [
+            InputError(
+                problem=f"task(s) {', '.join(shut)} are not open in phase {phase.name} ({phase.dates()}), "
+                f"which takes {', '.join(phase.tasks or [])}",
+                fix="leave those files out of this submission",
+            )
+        ]
+    return phase, []
 
 
 def _task_of(file_name: str) -> str:
@@ -424,8 +591,25 @@ def count_accepted(team_dir: Path, day: str) -> tuple[int, int]:
     return today, total
 
 
+def count_in_phase(team_dir: Path, phase: Phase) -> int:
+    """Accepted submissions of a team whose id time lies in `phase`."""
+    n = 0
+    if team_dir.is_dir():
+        for entry in team_dir.iterdir():
+            if SUBMISSION_ID.match(entry.name) and (entry / SUBMISSION_META).is_file():
+                taken = datetime.strptime(entry.name[:16], ID_TIME).replace(tzinfo=UTC)
+                n += phase.contains(taken)
+    return n
+
+
 def _record_accepted(
-    root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int], params: SubmitParams, when: datetime
+    root: Path,
+    stage: Path,
+    record: SubmissionRecord,
+    rows: dict[str, int],
+    params: SubmitParams,
+    when: datetime,
+    phase: Phase | None = None,
 ) -> SubmitResult:
     _write_json_durable(stage / SUBMISSION_META, record.model_dump())
     final = root / record.team / record.submission_id
@@ -433,15 +617,24 @@ def _record_accepted(
         if (final / SUBMISSION_META).is_file():
             return SubmitResult(True, record, final, rows=rows, duplicate=True)
         today, total = count_accepted(root / record.team, when.strftime("%Y%m%d"))
+        max_per_day = params.max_per_day
+        in_phase = ""
+        if phase is not None and phase.max_per_day is not None:
+            max_per_day, in_phase = phase.max_per_day, f" in phase {phase.name}"
         limit = None
-        if today >= params.max_per_day:
+        if phase is not None and phase.max_total is not None:
+            total_limit, total_what = phase.max_total, f"the limit of phase {phase.name} ({phase.dates()})"
+            total = count_in_phase(root / record.team, phase)
+        else:
+            total_limit, total_what = params.max_total, "the limit for the whole challenge"
+        if today >= max_per_day:
             limit = InputError(
-                problem=f"team '{record.team}' has {today} accepted submissions on {when:%Y-%m-%d} (UTC), the daily limit",
+                problem=f"team '{record.team}' has {today} accepted submissions on {when:%Y-%m-%d} (UTC), the daily limit{in_phase}",
                 fix="submit again after midnight UTC; rejected submissions do not count",
             )
-        elif total >= params.max_total:
+        elif total >= total_limit:
             limit = InputError(
-                problem=f"team '{record.team}' has {total} accepted submissions, the limit for the whole challenge",
+                problem=f"team '{record.team}' has {total} accepted submissions, {total_what}",
                 fix="no more submissions can be accepted from this team",
             )
         if limit is not None:
@@ -471,13 +664,15 @@ def _record_rejected(
     errors: list[InputError],
     params: SubmitParams,
     when: datetime,
+    folder_team: str | None = None,
 ) -> SubmitResult:
     """Record a rejection (the team's lock is held): within the team's daily cap of rejections, and
     with its files only while the team's rejected files stay within their byte cap."""
-    final = root / REJECTED_DIR / record.team / record.submission_id
+    team_dir = root / REJECTED_DIR / (folder_team or record.team)
+    final = team_dir / record.submission_id
     if (final / REJECTION_META).is_file():
         return SubmitResult(False, record, final, errors=errors, duplicate=True)
-    today, kept = count_rejected(root / REJECTED_DIR / record.team, when.strftime("%Y%m%d"))
+    today, kept = count_rejected(team_dir, when.strftime("%Y%m%d"))
     if today >= params.max_rejected_per_day:
         return SubmitResult(False, record, final, errors=errors, recorded=False, files_kept=False)
     data_files = [p for p in stage.iterdir() if p.name != SUBMISSION_META]

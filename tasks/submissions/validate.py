@@ -61,18 +61,32 @@ class TaskContract:
         return ",".join(self.required) + (f"[,{SCORE}]" if self.optional else "")
 
 
+def unreleased(public_root: Path, tasks: Sequence[str]) -> dict[str, str]:
+    """task -> why it has no release (its ingest failed or has not run), for the tasks without one."""
+    missing = {}
+    for task in tasks:
+        card_path = Path(public_root) / task / CARD
+        if not card_path.is_file():
+            missing[task] = f"no release ({card_path} not found): its ingest failed or has not run"
+    return missing
+
+
 def load_contracts(public_root: Path, tasks: Sequence[str]) -> dict[str, TaskContract]:
-    """The contract of every task of the challenge, from `data/public/<task>/` (card and test keys)."""
+    """The contract of every task of the challenge that has a release, from `data/public/<task>/`
+    (card and test keys). A task without one (a broken contribution) is left out, so the others
+    go on; when no task has a release at all there is nothing to submit to and it raises."""
     contracts = {}
+    missing = unreleased(public_root, tasks)
+    if tasks and len(missing) == len(tasks):
+        raise InputError(
+            problem=f"no task of the challenge has a release under {public_root}",
+            fix="build the releases first: dvc repro (or mmtc ingest <task>)",
+        )
     for task in tasks:
         folder = Path(public_root) / task
         card_path = folder / CARD
-        if not card_path.is_file():
-            raise InputError(
-                problem=f"the release of task '{task}' is missing ({card_path})",
-                fix="build the release first: dvc repro (or mmtc ingest <task>)",
-                task=task,
-            )
+        if task in missing:
+            continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         task_type = TaskType(card["type"])
         stem, key = ("test", ID) if task_type is TaskType.classification else ("test_pairs", PAIR_ID)

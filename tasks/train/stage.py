@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tasks.core.files import staged_dir, write_csv, write_json, write_parquet
+from tasks.core.metrics import scores as metric_scores
 from tasks.core.params import SubmitParams, TrainParams
 from tasks.core.progress import step
 from tasks.core.schema import (
@@ -52,8 +53,6 @@ from tasks.train.tune import (
     Problem,
     TuneResult,
     Validation,
-    accuracy,
-    binary_scores,
     catboost_member,
     class_priors,
     decide_classes,
@@ -61,7 +60,6 @@ from tasks.train.tune import (
     fit_and_validate,
     fixed_decision,
     grouped_folds,
-    macro_f1,
     resolve_device,
     select_ensemble,
     stratified_folds,
@@ -484,17 +482,14 @@ def _floor(b: Baseline, problem: Problem, keys: pd.Series) -> BaselineResult:
         return BaselineResult(
             b, _class_scores(truth, pred), keys, np.full(len(keys), str(majority), dtype=object), None
         )
-    scores = binary_scores(truth.astype(int), pred.astype(int))
+    scores = metric_scores(TaskType.matching, truth.astype(int), pred.astype(int))
     return BaselineResult(
         b, scores, keys, np.full(len(keys), int(majority), dtype=np.int8), np.zeros(len(keys)), decision=0.5
     )
 
 
 def _class_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {
-        "macro_f1": macro_f1(truth.astype(str), pred.astype(str)),
-        "accuracy": accuracy(truth.astype(str), pred.astype(str)),
-    }
+    return metric_scores(TaskType.classification, truth.astype(str), pred.astype(str))
 
 
 def _majority(y: np.ndarray):

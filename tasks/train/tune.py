@@ -41,6 +41,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from tasks.core.errors import InputError
 from tasks.core.files import write_json
+from tasks.core.metrics import scores as metric_scores
 from tasks.core.params import SearchDimension, TrainParams
 from tasks.core.progress import Progress, duration
 from tasks.core.schema import TaskType
@@ -62,36 +63,12 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 # ---------------------------------------------------------------------------------------
-# metrics and thresholds (numpy; the scorer has its own SQL, these only steer tuning)
-
-
-def macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Mean F1 over the classes that occur in truth or prediction."""
-    classes = np.union1d(truth, pred)
-    scores = []
-    for c in classes:
-        tp = np.sum((pred == c) & (truth == c))
-        denom = np.sum(pred == c) + np.sum(truth == c)
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
-
-
-def accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(truth == pred)) if len(truth) else 0.0
-
-
-def binary_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    tp = float(np.sum((pred == 1) & (truth == 1)))
-    fp = float(np.sum((pred == 1) & (truth == 0)))
-    fn = float(np.sum((pred == 0) & (truth == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return {"f1": f1, "precision": precision, "recall": recall}
+# thresholds; the metrics are the registry's (tasks/core/metrics.py), the scorer's definitions
 
 
 def best_threshold(truth: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """The decision threshold with the best F1 on these scores (ties: the highest), and that F1.
+    """The decision threshold with the best F1 on these scores (ties: the highest), and that F1
+    (the registry's F1, at every threshold at once; F1 is the one matching primary metric).
 
     The threshold lies halfway between the last score called positive and the next one,
     so it does not sit on a validation score.
@@ -378,7 +355,7 @@ def evaluate(
 
         def scored(power: float) -> dict[str, float]:
             pred = decide_classes(score, classes, priors, power)
-            return {"macro_f1": macro_f1(truth, pred), "accuracy": accuracy(truth, pred)}
+            return metric_scores(TaskType.classification, truth, pred)
 
         if decision is None:  # the smallest power among the best, so that no correction is the default
             decision = max(PRIOR_POWERS, key=lambda power: (scored(power)[primary_metric], -power))
@@ -386,7 +363,7 @@ def evaluate(
         return scores[primary_metric], scores, decision
     if decision is None:
         decision, _ = best_threshold(truth, score)
-    scores = binary_scores(truth, (score >= decision).astype(int))
+    scores = metric_scores(TaskType.matching, truth, (score >= decision).astype(int))
     return scores[primary_metric], scores, decision
 
 

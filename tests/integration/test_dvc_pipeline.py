@@ -91,6 +91,91 @@ def test_no_public_file_carries_a_test_label(built):
         assert "test_counts" not in json.dumps(card)
 
 
+def nightly(repo: Path) -> dict:
+    """The nightly flow, end to end (Prefect's temporary server), in its own process."""
+    code = "from flows.nightly import nightly_reevaluation; import json; print('OUTCOME', json.dumps(nightly_reevaluation(repo='.')))"
+    result = run(["python", "-c", code], repo)
+    line = next(s for s in result.stdout.splitlines() if s.startswith("OUTCOME "))
+    return json.loads(line.removeprefix("OUTCOME "))
+
+
+def tree_bytes(root: Path, *folders: str) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for folder in folders
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def test_the_nightly_intake_versions_every_upload_and_a_fresh_clone_rebuilds_the_same_board(built, tmp_path):
+    """Uploads of five kinds wait in the inbox; the nightly flow (nightly.commit and push) records
+    each one (or keeps it, for the link), versions them with DVC, commits the pointers and
+    dvc.lock, pushes to a local remote; a fresh clone pulls and `dvc repro` gives the same board."""
+    repo, _ = built
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "-d", "backup", str(remote)], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["nightly"] |= {"commit": True, "push": True}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "the built demo, a backup remote, nightly commit and push"], repo)
+
+    source = max(p for p in (repo / "submissions" / "one-rule").iterdir() if p.is_dir())
+    inbox = repo / params["nightly"]["inbox"]
+    (inbox / "late-team" / "full-try").mkdir(parents=True)
+    for f in source.iterdir():
+        if f.suffix in (".csv", ".parquet"):
+            shutil.copy(f, inbox / "late-team" / "full-try" / f.name)
+    shutil.copy(source / "car_class.csv", inbox / "late-team" / "car_class.csv")  # a name that is not a slug
+    (inbox / "late-team" / "broken.csv").write_text("id,label\n")
+    (inbox / "Bad_Team").mkdir()
+    shutil.copy(source / "car_class.csv", inbox / "Bad_Team" / "car_class.csv")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(source / "car_class.csv", outside / "car_class.csv")
+    (inbox / "linked-team").symlink_to(outside, target_is_directory=True)
+    uploads = 5
+
+    outcome = nightly(repo)
+    intake = outcome["intake"]
+    assert sorted(intake["accepted"]) == ["late-team/car_class.csv", "late-team/full-try"], intake
+    assert sorted(intake["rejected"]) == ["Bad_Team/car_class.csv", "late-team/broken.csv"], intake
+    assert len(intake["kept_for_retry"]) == 1 and intake["kept_for_retry"][0].startswith("linked-team: a link")
+    lost = uploads - len(intake["accepted"]) - len(intake["rejected"]) - len(intake["kept_for_retry"])
+    assert lost == 0
+    assert (inbox / "linked-team").is_symlink() and (outside / "car_class.csv").is_file(), "never followed nor deleted"
+    assert not any((inbox / "late-team").iterdir()) and not any((inbox / "Bad_Team").iterdir())
+    assert outcome["recorded"].startswith("committed and pushed"), outcome
+
+    # versioned: the pointers are in git history, the files in DVC's cache and the remote
+    log = run(["git", "log", "--format=%s", "-n", "3"], repo).stdout
+    assert "Intake " in log and "2 accepted, 2 rejected" in log and "Nightly re-evaluation" in log
+    tracked = run(["git", "ls-files", "submissions"], repo).stdout.split()
+    assert {"submissions/late-team.dvc", "submissions/_rejected/late-team.dvc"} <= set(tracked)
+    assert "submissions/_rejected/_invalid-team.dvc" in tracked
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout.strip() == ""
+    assert "in sync" in run(["dvc", "status", "--cloud"], repo).stdout
+    board = (repo / "leaderboard" / "latest.md").read_text()
+    assert "late-team" in board
+
+    # a fresh clone: dvc pull, dvc repro; the same submissions and the same board, byte for byte
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    run(["dvc", "pull", "-q"], clone)
+    folders = ("submissions/late-team", "submissions/_rejected/late-team", "submissions/_rejected/_invalid-team")
+    original = tree_bytes(repo, *folders)
+    assert len(original) >= 12 and tree_bytes(clone, *folders) == original
+    print(f"submissions restored byte-identical: {len(original)} files")
+    repro = run(["dvc", "repro"], clone)
+    assert stages_run(repro.stdout) <= {"resolve_weights"}, repro.stdout
+    run(["dvc", "repro", "--force", "--single-item", "evaluate"], clone)
+    run(["dvc", "repro", "--single-item", "leaderboard"], clone)
+    board_files = ("leaderboard",)
+    assert tree_bytes(clone, *board_files) == tree_bytes(repo, *board_files), "the board rebuilt from versioned data"
+    assert (clone / "results" / "scores.parquet").read_bytes() == (repo / "results" / "scores.parquet").read_bytes()
+
+
 def test_changing_one_generator_reruns_that_task_only(built):
     repo, _ = built
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -160,3 +245,16 @@ def test_a_broken_contribution_stops_only_its_own_task(built):
         if task != "shop_items":
             assert f"ingest@{task}" in ran
             assert (repo / "data" / "public" / task / "card.json").is_file()
+    # the real pipeline (`mmtc run`, the Prefect flow): every other task is scored and ranked,
+    # the board names the missing task and why, and the exit status says a task failed
+    flow = run(["mmtc", "run"], repo, check=False)
+    assert flow.returncode == 1, flow.stdout[-3000:] + flow.stderr[-3000:]
+    assert "ingest@shop_items" in flow.stderr and "failed" in flow.stderr
+    report = json.loads((repo / "results" / "evaluation.json").read_text())
+    assert set(report["task_order"]) == set(tasks_of(repo)) - {"shop_items"}
+    assert "its ingest failed" in report["unreleased"]["shop_items"]
+    board = (repo / "leaderboard" / "latest.md").read_text()
+    assert "**Not on the board: shop_items**" in board
+    rows = pq.read_table(repo / "leaderboard" / "latest.parquet").to_pylist()
+    assert {r["task"] for r in rows if r["level"] == "task"} == set(report["task_order"])
+    assert any(r["team"] == "one-rule" for r in rows), "the demo teams still submitted to the other tasks"

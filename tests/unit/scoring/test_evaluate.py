@@ -67,7 +67,9 @@ def test_every_submission_task_split_and_metric_is_scored(world):
     for r in rows:
         per.setdefault((r["team"], r["task"]), set()).add((r["split"], r["metric"]))
     splits = {"public", "private", "all"}
-    assert per[("team-a", "shop_kind")] == {(s, m) for s in splits for m in ("accuracy", "macro_f1")}
+    assert per[("team-a", "shop_kind")] == {
+        (s, m) for s in splits for m in ("accuracy", "macro_f1", "balanced_accuracy")
+    }
     assert per[("team-a", "same_item")] == {
         (s, m) for s in splits for m in ("precision", "recall", "f1", "average_precision")
     }

@@ -27,7 +27,17 @@ def run_sql(task_type: TaskType, labels: list, splits: list[str], files: list[di
     con.execute(f"SET threads = {threads}")
     keys = [f"k{i:04d}" for i in range(len(labels))]
     label_type = pa.string() if task_type is TaskType.classification else pa.int32()
-    con.register("hidden_labels", pa.table({"key": keys, "label": pa.array(labels, label_type), "split": splits}))
+    con.register(
+        "hidden_labels",
+        pa.table(
+            {
+                "key": keys,
+                "label": pa.array(labels, label_type),
+                "split": splits,
+                "grp": pa.array(range(len(keys)), pa.int32()),
+            }
+        ),
+    )
     rows = {"file_id": [], "key": [], "pred": [], "score": []}
     for fid, f in enumerate(files):
         for i, p in enumerate(f["pred"]):
@@ -76,6 +86,10 @@ def reference(task_type: TaskType, labels: list, splits: list[str], files: list[
                 expected[(fid, split, "accuracy")] = accuracy_score(y_true, y_pred)
                 expected[(fid, split, "macro_f1")] = f1_score(
                     y_true, y_pred, labels=label_set, average="macro", zero_division=0
+                )
+                support = sorted(set(y_true))  # balanced accuracy: mean recall over the true classes
+                expected[(fid, split, "balanced_accuracy")] = float(
+                    np.mean(recall_score(y_true, y_pred, labels=support, average=None, zero_division=0))
                 )
             else:
                 y_pred = [f["pred"][i] if f["pred"][i] is not None else 0 for i in idx]

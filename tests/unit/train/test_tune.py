@@ -8,15 +8,16 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tasks.core.errors import InputError
+from tasks.core.metrics import score as metric
+from tasks.core.metrics import scores
 from tasks.core.params import SearchDimension
+from tasks.core.schema import TaskType
 from tasks.train.features import pair_groups
 from tasks.train.stage import prepare
 from tasks.train.tune import (
     best_threshold,
-    binary_scores,
     decide_classes,
     grouped_folds,
-    macro_f1,
     open_storage,
     refit_iterations,
     stratified_folds,
@@ -31,13 +32,13 @@ def quick(quick):
     return quick.model_copy(update={"n_trials": 4})
 
 
-def test_macro_f1_matches_sklearn():
+def test_tuning_scores_with_the_registry_which_matches_sklearn():
     rng = np.random.default_rng(0)
     truth = rng.choice(list("abcd"), 200)
     pred = np.where(rng.random(200) < 0.6, truth, rng.choice(list("abce"), 200))
-    assert macro_f1(truth, pred) == pytest.approx(f1_score(truth, pred, average="macro"))
+    assert metric("macro_f1", truth, pred) == pytest.approx(f1_score(truth, pred, average="macro"))
     t, p = rng.integers(0, 2, 100), rng.integers(0, 2, 100)
-    assert binary_scores(t, p)["f1"] == pytest.approx(f1_score(t, p))
+    assert scores(TaskType.matching, t, p)["f1"] == pytest.approx(f1_score(t, p))
 
 
 def test_best_threshold_maximises_f1_and_sits_between_scores():
@@ -45,7 +46,7 @@ def test_best_threshold_maximises_f1_and_sits_between_scores():
     score = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
     threshold, f1 = best_threshold(truth, score)
     assert 0.2 < threshold < 0.6
-    assert f1 == pytest.approx(binary_scores(truth, (score >= threshold).astype(int))["f1"])
+    assert f1 == pytest.approx(metric("f1", truth, (score >= threshold).astype(int)))
     assert f1 == pytest.approx(6 / 7)
     assert best_threshold(np.zeros(3, int), np.array([0.1, 0.5, 0.9])) == (0.5, 0.0)
 
