@@ -10,20 +10,23 @@ export HF_HUB_OFFLINE ?= 1
 # Prefect's temporary API server gives up after 20 s; on 2 busy shared cores it can need more (measured)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: run test test-fast lint install clean-data autogluon-env
+.PHONY: run test test-fast lint typecheck install clean-data autogluon-env
 
 run: $(STAMP) ## run the whole pipeline on the bundled demo challenge
 	$(BIN)/mmtc run
 
-test: lint ## lint, then every test, the slow end-to-end ones included
+test: lint typecheck ## lint and type check, then every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest
 
-test-fast: lint ## lint, then the unit tests only
+test-fast: lint typecheck ## lint and type check, then the unit tests only
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## ruff: lint and format check (`ruff format .` fixes the format)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy over tasks/ and flows/ (configured in pyproject.toml)
+	$(BIN)/mypy
 
 install: $(STAMP)
 

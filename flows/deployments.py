@@ -23,14 +23,14 @@ WORK_POOL = "mmtc"
 
 
 def runner_deployments(repo: Path, params: Params) -> list:
-    repo = str(Path(repo).resolve())
+    path = str(Path(repo).resolve())
     return [
         challenge_pipeline.to_deployment(
-            name=ON_DEMAND, parameters={"repo": repo}, description="The whole pipeline; DVC reruns what is stale."
+            name=ON_DEMAND, parameters={"repo": path}, description="The whole pipeline; DVC reruns what is stale."
         ),
         nightly_reevaluation.to_deployment(
             name=NIGHTLY,
-            parameters={"repo": repo},
+            parameters={"repo": path},
             schedules=[Cron(params.nightly.cron, timezone=params.nightly.timezone)],
             description="Take in new submissions, re-evaluate, snapshot the leaderboard.",
         ),

@@ -73,6 +73,7 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     summary = challenge_pipeline(repo=str(root), targets=["leaderboard"], params_file=params_file)
     after = newest_snapshot(root)
     new_snapshot = after is not None and after != before
+    created = after if new_snapshot else None
     changes = _changes_markdown(root) if new_snapshot else "No new snapshot: nothing changed since the last one."
     create_markdown_artifact(
         markdown=changes, key="leaderboard-changes", description="What changed in this night's snapshot"
@@ -80,10 +81,10 @@ def nightly_reevaluation(repo: str = ".", params_file: str = "params.yaml") -> d
     outcome = {
         "intake": intake,
         "pipeline": summary,
-        "new_snapshot": str(after.relative_to(root)) if new_snapshot else None,
+        "new_snapshot": str(created.relative_to(root)) if created else None,
     }
     if settings.commit:
-        what = f"snapshot {after.stem}" if new_snapshot else "no new snapshot"
+        what = f"snapshot {created.stem}" if created else "no new snapshot"
         outcome["recorded"] = record(str(root), settings, f"Nightly re-evaluation: {what}")
     return outcome
 

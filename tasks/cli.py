@@ -50,10 +50,10 @@ def _paths(p: argparse.ArgumentParser, *names: str) -> None:
         p.add_argument(f"--{name}", type=Path, default=PATH_OPTIONS[name])
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {}
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], object], str]] = {}
 
 
-def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], object] = lambda p: None):
     """Register a subcommand: its function, how it takes its arguments, one line of help."""
 
     def register(fn):

@@ -421,7 +421,7 @@ def entries_of(board: pa.Table, scores: pa.Table) -> pa.Table:
 def attach(board: pa.Table, u: Uncertainty | None, closed: bool) -> pa.Table:
     """The board with the UNCERTAINTY_FIELDS columns (all null without a bootstrap)."""
     rows = board.to_pylist()
-    columns = {name: [] for name, _ in UNCERTAINTY_FIELDS}
+    columns: dict[str, list] = {name: [] for name, _ in UNCERTAINTY_FIELDS}
     separated = {(p["track"], p["upper"]): p["separated"] for p in u.pairs} if u else {}
     for r in rows:
         key_level = "track" if r["level"] == "track" else "task"
@@ -440,7 +440,9 @@ def attach(board: pa.Table, u: Uncertainty | None, closed: bool) -> pa.Table:
         ):
             columns[name].append(value)
         is_ranked_track_row = u is not None and r["level"] == "track" and r["rank"] is not None
-        columns["tie_group"].append(u.tie_groups.get((r["track"], r["team"])) if is_ranked_track_row else None)
+        columns["tie_group"].append(
+            u.tie_groups.get((r["track"], r["team"])) if u is not None and is_ranked_track_row else None
+        )
         columns["separated_below"].append(separated.get((r["track"], r["team"])) if is_ranked_track_row else None)
     for name, type_ in UNCERTAINTY_FIELDS:
         board = board.append_column(pa.field(name, type_), pa.array(columns[name], type_))

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,7 +291,8 @@ def update_leaderboard(
     paths = list_snapshots(folder)
     last = read_snapshot(paths[-1]) if paths else None
     created = last is None or last.provenance.get("digest") != digest
-    if created:
+    current: Snapshot
+    if created or last is None:
         name = _snapshot_name(now, last.name if last else None)
         provenance |= {
             "snapshot": name,
@@ -367,10 +369,9 @@ def schedule_of(state: ChallengeState, phases: list[Phase]) -> dict:
     }
 
 
-def snapshot_time(env: dict | None = None) -> datetime:
+def snapshot_time(env: Mapping[str, str] | None = None) -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set (reproducible builds, tests)."""
-    env = os.environ if env is None else env
-    epoch = env.get("SOURCE_DATE_EPOCH")
+    epoch = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH")
     if epoch:
         return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now(UTC)

@@ -124,6 +124,13 @@ class FileSpec(Strict):
             object.__setattr__(self, "format", fmt)
         return self
 
+    @property
+    def file_format(self) -> Literal["csv", "tsv", "jsonl", "parquet"]:
+        """The format, given or inferred from the suffix (set by the validator, never None after it)."""
+        if self.format is None:
+            raise ValueError(f"no format for '{self.path}'")
+        return self.format
+
     def clean_name(self, raw: str) -> str:
         spec = self.columns[raw]
         if spec.role in (Role.id, Role.label, Role.left_id, Role.right_id):
@@ -180,7 +187,7 @@ class TaskManifest(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> TaskManifest:
         check_primary(self.type, self.primary_metric)
-        layouts = RECORD_FILES[self.type]
+        layouts: tuple[tuple[str, ...], ...] = RECORD_FILES[self.type]
         if self.type is TaskType.matching:
             layouts = tuple(rec + pairs for rec in layouts for pairs in PAIR_FILES)
         if not any(set(layout) == set(self.files) for layout in layouts):

@@ -87,7 +87,8 @@ class ChallengeParams(Strict):
                 raise ValueError(f"{where}: end {phase.end} is not after start {phase.start}")
             if ends is None and k != len(self.phases) - 1:
                 raise ValueError(f"{where}: only the last phase may be open-ended (end: null)")
-            if k and starts < self.phases[k - 1].ends:
+            previous_end = self.phases[k - 1].ends if k else None  # not None: only the last phase is open-ended
+            if previous_end is not None and starts < previous_end:
                 raise ValueError(
                     f"{where}: starts at {phase.start}, before the previous phase ends ({self.phases[k - 1].end}); "
                     "list phases in time order without overlaps"
@@ -351,6 +352,20 @@ class SearchDimension(Strict):
             raise ValueError(f"a {self.type} dimension needs `low` <= `high`")
         return self
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a range dimension (the validator made sure both are there)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} dimension has no range")
+        return self.low, self.high
+
+    @property
+    def options(self) -> list[str | int | float | bool | None]:
+        """The choices of a categorical dimension (the validator made sure they are there)."""
+        if self.choices is None:
+            raise ValueError(f"a {self.type} dimension has no choices")
+        return self.choices
+
 
 class TrainBudget(Strict):
     """Tuning seconds: a total for the challenge, shared by the tasks in proportion to rows x classes."""
@@ -461,9 +476,9 @@ class TrainParams(Strict):
                         f"{where}: not a dimension of train.search_space ({', '.join(sorted(self.search_space))})"
                     )
                 if dim.type == "categorical":
-                    if value not in dim.choices:
+                    if value not in dim.options:
                         raise ValueError(f"{where}: {value!r} is not one of {dim.choices}")
-                elif not isinstance(value, (int, float)) or not dim.low <= value <= dim.high:
+                elif not isinstance(value, (int, float)) or not dim.bounds[0] <= value <= dim.bounds[1]:
                     raise ValueError(f"{where}: {value!r} lies outside [{dim.low}, {dim.high}]")
         return self
 

@@ -97,7 +97,7 @@ def one_rule(t: PublicTask, wide: bool) -> pd.DataFrame:
     train, test = t.table("train"), t.table("test")
     labels = train[LABEL].astype(str)
     majority = labels.value_counts().sort_index().idxmax()
-    best = (-1.0, "", None)
+    best: tuple[float, str, pd.Series] = (-1.0, "", pd.Series([majority] * len(test), dtype=object))
     for name, (k_train, k_test) in sorted(_rule_columns(train, test, t, wide).items()):
         frame = pd.DataFrame({"key": k_train.to_numpy(), "label": labels.to_numpy()})
         counts = (

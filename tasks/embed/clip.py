@@ -170,6 +170,9 @@ def resolve_weights(clip: ClipParams, memo_dir: Path | None = None) -> WeightsId
             oc, clip, cfg, base, "embed.clip.pretrained is null (random init asked for)", memo_dir, warn=False
         )
     tag_cfg = oc.pretrained.get_pretrained_cfg(clip.model, clip.pretrained)
+    path: Path | None
+    source: str | None
+    reason: str | None
     if tag_cfg:
         path, source, reason = _locate_tag(oc, tag_cfg, clip, offline)
         kind = "open_clip-tag"
@@ -503,13 +506,13 @@ def locate_weights_file(identity: WeightsIdentity, clip: ClipParams) -> Path | N
     """Find the resolved file again, from the caches only (the embed stage never downloads)."""
     oc = open_clip_module(offline=True)
     if identity.kind == "local-file":
-        path = Path(identity.pretrained or "").expanduser()
-        return path if path.is_file() else None
+        local = Path(identity.pretrained or "").expanduser()
+        return local if local.is_file() else None
     tag_cfg = oc.pretrained.get_pretrained_cfg(identity.model, identity.pretrained or "")
     if not tag_cfg:
         return None
-    path, _, _ = _locate_tag(oc, tag_cfg, clip, offline=True)
-    return path
+    found, _, _ = _locate_tag(oc, tag_cfg, clip, offline=True)
+    return found
 
 
 # --- loading and encoding -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -556,7 +556,7 @@ def _vectors_for(rows: Rows, dims: int, cache: EmbeddingCache | None, embed: Cal
     """Vectors per row: cache hits, plus one embedding per distinct new key. Returns
     (vectors [n, dims], missing [n], failures by key, stats)."""
     unreadable = {rows.keys[i] for i in read_failures}
-    first_value: dict[str, str] = {}
+    first_value: dict[str, str | None] = {}
     for key, value in zip(rows.keys, rows.values):
         if key is not None and key not in unreadable and key not in first_value:
             first_value[key] = value
@@ -633,11 +633,12 @@ def decode_workers(workers: str | int, device: str) -> int:
 
 def image_loader(paths: list[Path], transform: Callable, batch_size: int, workers: int, pin_memory: bool):
     """Batches of preprocessed images, decoded by `workers` processes ahead of the model."""
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Dataset
 
     workers = min(workers, max(1, -(-len(paths) // batch_size)))
+    dataset = cast("Dataset", ImageFiles(paths, transform))  # a map-style dataset: __len__ and __getitem__
     return DataLoader(
-        ImageFiles(paths, transform),
+        dataset,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,

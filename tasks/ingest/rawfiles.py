@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -43,7 +44,7 @@ class RawTable:
 
 def read_raw(task_dir: Path, task_id: str, key: str, spec: FileSpec, na_values: list[str]) -> RawTable:
     path = Path(task_dir) / spec.path
-    where = dict(task=task_id, file=spec.path)
+    where: dict[str, Any] = dict(task=task_id, file=spec.path)
     if os.path.lexists(path) and not path.resolve().is_relative_to(Path(task_dir).resolve()):
         # a link out of the folder could publish anything readable here, another task's hidden labels included
         target = f"a link to {os.readlink(path)}" if path.is_symlink() else "inside a linked folder"
@@ -63,10 +64,10 @@ def read_raw(task_dir: Path, task_id: str, key: str, spec: FileSpec, na_values: 
             problem="file is empty", fix="export the data again; an empty file cannot be ingested", **where
         )
     na = spec.na_values if spec.na_values is not None else na_values
-    if spec.format in DELIMITERS:
+    if spec.file_format in DELIMITERS:
         table = _read_delimited(path, spec, na, where)
         raw = RawTable(key, spec.path, table, "line", 2)
-    elif spec.format == "jsonl":
+    elif spec.file_format == "jsonl":
         raw = RawTable(key, spec.path, _read_jsonl(path, spec, na, where), "line", 1)
     else:
         raw = RawTable(key, spec.path, _read_parquet(path, where), "row", 1)
@@ -133,9 +134,9 @@ def _read_delimited(path: Path, spec: FileSpec, na: list[str], where: dict) -> p
             path,
             read_options=pacsv.ReadOptions(encoding=ARROW_ENCODING[spec.encoding], block_size=8 << 20),
             parse_options=pacsv.ParseOptions(
-                delimiter=DELIMITERS[spec.format],
-                quote_char=False if spec.format == "tsv" else '"',
-                newlines_in_values=spec.format == "csv",
+                delimiter=DELIMITERS[spec.file_format],
+                quote_char=False if spec.file_format == "tsv" else '"',
+                newlines_in_values=spec.file_format == "csv",
                 invalid_row_handler=on_invalid_row,
             ),
             convert_options=pacsv.ConvertOptions(
@@ -150,7 +151,7 @@ def _read_delimited(path: Path, spec: FileSpec, na: list[str], where: dict) -> p
             raise _utf8_error(path, where) from None
         raise InputError(
             problem=f"cannot parse the file: {exc}",
-            fix=f"check that it is a {spec.format.upper()} file with a header row",
+            fix=f"check that it is a {spec.file_format.upper()} file with a header row",
             **where,
         ) from None
     if ragged:
@@ -161,7 +162,7 @@ def _read_delimited(path: Path, spec: FileSpec, na: list[str], where: dict) -> p
 def _read_header(path: Path, spec: FileSpec, where: dict) -> list[str]:
     try:
         with _text_reader(path, spec.encoding) as f:
-            header = next(csv.reader(f, **_csv_dialect(spec.format)), None)
+            header = next(csv.reader(f, **_csv_dialect(spec.file_format)), None)
     except UnicodeDecodeError:
         raise _utf8_error(path, where) from None
     if not header or all(not h.strip() for h in header):
@@ -175,7 +176,8 @@ def _read_header(path: Path, spec: FileSpec, where: dict) -> list[str]:
 
 def _utf8_error(path: Path, where: dict) -> InputError:
     """Find the lines that are not UTF-8 and show the bytes, so the contributor sees the culprit."""
-    bad_lines, shown = [], []
+    bad_lines: list[int] = []
+    shown: list[bytes] = []
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             try:
@@ -199,7 +201,7 @@ def _utf8_error(path: Path, where: dict) -> InputError:
 def _ragged_error(path: Path, spec: FileSpec, width: int, where: dict) -> InputError:
     lines, counts = [], []
     with _text_reader(path, spec.encoding) as f:
-        reader = csv.reader(f, **_csv_dialect(spec.format))
+        reader = csv.reader(f, **_csv_dialect(spec.file_format))
         next(reader)
         for row in reader:
             if row and len(row) != width:
@@ -207,7 +209,7 @@ def _ragged_error(path: Path, spec: FileSpec, width: int, where: dict) -> InputE
                 counts.append(len(row))
                 if len(lines) >= MAX_DIAGNOSED:
                     break
-    delimiter = "tab" if spec.format == "tsv" else "comma"
+    delimiter = "tab" if spec.file_format == "tsv" else "comma"
     return InputError(
         problem=f"rows have a different number of fields than the header's {width} (they have {sorted(set(counts))})",
         fix=f"quote values that contain a {delimiter}, or remove the extra or missing fields on those lines",

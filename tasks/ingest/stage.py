@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -287,7 +288,7 @@ def _match_labels(values: pa.Array, m: TaskManifest, raw: RawTable, where: dict)
             values=found,
             **where,
         )
-    return pa.array([lookup[v.lower()] for v in as_list], pa.int8())
+    return pa.array([lookup[v.lower()] for v in as_list if v is not None], pa.int8())
 
 
 # --- images -------------------------------------------------------------------------------
@@ -485,7 +486,7 @@ class ImageCollector:
         except (OSError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as exc:
             cut = "truncated" in str(exc).lower()
             return None, ("damaged", f"{rel}: {'the file ends early' if cut else 'its pixels do not decode'}")
-        name = f"{IMAGES_DIR}/{sha256_file(path)}.{IMAGE_FORMATS.get(fmt, 'img')}"
+        name = f"{IMAGES_DIR}/{sha256_file(path)}.{IMAGE_FORMATS.get(fmt or '', 'img')}"
         self.sources[name] = path
         return name, None
 
@@ -567,7 +568,7 @@ def _prepare_classification(
                 column=m.files["test"].raw_by_role(Role.id)[0],
                 values=sorted(overlap)[:5],
             )
-        split = {"method": "given by the contribution (separate train and test files)"}
+        split: dict[str, Any] = {"method": "given by the contribution (separate train and test files)"}
         draws = draws_seed(params.seed, pa.concat_tables([train.select([ID, LABEL]), test.select([ID, LABEL])]))
     else:
         data = records["data"]
@@ -609,7 +610,7 @@ def _prepare_classification(
     duplicates, copies = _duplicate_rows(train, test, list(features))
     findings += copies
     test = test.drop_columns([LABEL])
-    private_split = {
+    private_split: dict[str, Any] = {
         part: {"rows": int(mask.sum()), "classes": int(len(set(test_labels[mask])))}
         for part, mask in ((PUBLIC, is_public), (PRIVATE, ~is_public))
     } | {"draws_seed": str(draws)}
@@ -673,7 +674,7 @@ def _prepare_matching(
     pairs = {key: _pairs(raws[key], m.files[key], m, left, right) for key in m.pair_files()}
     if m.given_split:
         train_pairs, test_pairs = pairs["train_pairs"], pairs["test_pairs"]
-        split = {"method": "given by the contribution (separate train and test pair files)"}
+        split: dict[str, Any] = {"method": "given by the contribution (separate train and test pair files)"}
         _check_no_shared_pairs(m, train_pairs, test_pairs)
         draws = draws_seed(params.seed, pa.concat_tables([train_pairs, test_pairs]))
     else:
@@ -730,7 +731,7 @@ def _prepare_matching(
         "public_private": "grouped like train and test: test pairs sharing a record are on the same side",
         "pair_ids": "in (left_id, right_id) order",
     }
-    private_split = {
+    private_split: dict[str, Any] = {
         part: {
             "pairs": int(mask.sum()),
             "positives": int(test_labels[mask].sum()),

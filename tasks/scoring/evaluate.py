@@ -226,7 +226,8 @@ class FileToScore:
 
 def discover(submissions_root: Path) -> tuple[list[StoredSubmission], list[dict]]:
     """Every stored submission, in a total order, and the folders that are not sound submissions."""
-    found, invalid = [], []
+    found: list[StoredSubmission] = []
+    invalid: list[dict] = []
     root = Path(submissions_root)
     if not root.is_dir():
         return found, invalid
@@ -490,7 +491,8 @@ def score_files(
     if not files:
         return CACHE_SCHEMA.empty_table(), {k: _detail_schema(k).empty_table() for k in DETAIL_SCHEMAS}
     con = connect(params)
-    out, details = [], {k: [] for k in DETAIL_SCHEMAS}
+    out: list[pa.Table] = []
+    details: dict[str, list[pa.Table]] = {k: [] for k in DETAIL_SCHEMAS}
     try:
         for task in sorted({f.task for f in files}):
             info = infos[task]
@@ -550,7 +552,7 @@ def _metric_selects(task_type: TaskType, with_scores: bool) -> list[str]:
     query = f"WITH class_counts AS MATERIALIZED (\n{counts}\n)\n" + "\nUNION ALL\n".join(selects)
     parts = [f"SELECT * FROM (\n{query}\n)"]
     for m in metrics_of(task_type):
-        if m.sql is None and (with_scores or not m.needs_score):
+        if m.sql is None and m.sql_file is not None and (with_scores or not m.needs_score):
             parts.append(f"SELECT * FROM (\n{(SQL_DIR / m.sql_file).read_text(encoding='utf-8')}\n)")
     return parts
 
@@ -596,6 +598,8 @@ def _load_hidden_labels(con: duckdb.DuckDBPyConnection, info: TaskInfo) -> None:
     label = "CAST(label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(label AS INTEGER)"
     source = f"read_parquet('{_sql_text(str(info.labels))}')"
     if info.task_type is TaskType.matching:
+        if info.pairs is None:
+            raise ValueError(f"matching task {info.task} has no test pairs file")
         con.register("pair_groups", pair_groups(info.pairs))
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE hidden_labels AS "
@@ -636,7 +640,7 @@ def pair_groups(test_pairs: Path) -> pa.Table:
     first: dict[str, str] = {}
     for p, a in sorted(zip(pairs, lefts)):
         first.setdefault(find(a), p)
-    number = {root: i for i, root in enumerate(sorted(first, key=first.get))}
+    number = {root: i for i, root in enumerate(sorted(first, key=lambda r: first[r]))}
     return pa.table(
         {"key": pa.array(pairs, pa.string()), "grp": pa.array([number[find(a)] for a in lefts], pa.int32())}
     )

@@ -264,8 +264,8 @@ def _take(
     submission_id: str | None = None,
 ) -> SubmitResult:
     when = _utc_second(now)
-    stage = root / STAGING_DIR / f"{folder_team}-{uuid.uuid4().hex}"
-    stage.mkdir(parents=True)
+    stage, held = _new_stage(root, folder_team)
+    sweep_staging(root)
     try:
         files, rows, errors = _stage_and_check(entries, stage, contracts, params.max_file_mb)
         if refusals:
@@ -291,7 +291,7 @@ def _take(
             submitted_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             files=dict(sorted(files.items())),
             tasks=tasks,
-            baseline=team.startswith(BASELINE_PREFIX),
+            baseline=organiser and team.startswith(BASELINE_PREFIX),
             description=description,
             canonical=canonical,
         )
@@ -305,6 +305,47 @@ def _take(
         return _record_accepted(root, stage, record, rows, params, when, phase)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        os.close(held)
+
+
+NEW_STAGE = "new-"  # a staging folder not locked yet: never swept
+
+
+def _new_stage(root: Path, folder_team: str) -> tuple[Path, int]:
+    """A private staging folder, locked (flock) for as long as this process lives. It is made
+    under a name the sweep skips and renamed once locked, so a sweep never takes a live one."""
+    token = uuid.uuid4().hex
+    fresh = root / STAGING_DIR / f"{NEW_STAGE}{token}"
+    fresh.mkdir(parents=True)
+    held = os.open(fresh, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # released by the kernel however this process ends
+    stage = fresh.with_name(f"{folder_team}-{token}")
+    os.rename(fresh, stage)
+    return stage, held
+
+
+def sweep_staging(root: Path) -> int:
+    """Delete the staging folders that killed submits left (a live submit holds a lock on its own);
+    returns how many. They never hold a final name: this only frees their space."""
+    swept = 0
+    staging = Path(root) / STAGING_DIR
+    for left in sorted(staging.iterdir()) if staging.is_dir() else []:
+        if left.name.startswith(NEW_STAGE):
+            continue
+        try:
+            fd = os.open(left, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live submit is using it
+        else:
+            shutil.rmtree(left, ignore_errors=True)
+            swept += 1
+        finally:
+            os.close(fd)
+    return swept
 
 
 def _utc_second(now: datetime | None) -> datetime:
@@ -339,7 +380,7 @@ def check_schedule(
         return phase, [
             InputError(
                 problem=f"task(s) {', '.join(shut)} are not open in phase {phase.name} ({phase.dates()}), "
-                f"which takes {', '.join(phase.tasks)}",
+                f"which takes {', '.join(phase.tasks or [])}",
                 fix="leave those files out of this submission",
             )
         ]

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -246,7 +247,7 @@ class _Checks:
 
     def finish(self, line_of) -> list[InputError]:
         c, errors = self.c, []
-        base = dict(task=c.task, file=self.shown)
+        base: dict[str, Any] = dict(task=c.task, file=self.shown)
         label_of = "line" if line_of is not None else "row"
 
         def rows(kind: str) -> list[int]:
@@ -325,7 +326,7 @@ def _parse_floats(text: pa.Array) -> pa.Array:
 
 
 def _check_header(names: list[str], contract: TaskContract, shown: str) -> list[InputError]:
-    base = dict(task=contract.task, file=shown)
+    base: dict[str, Any] = dict(task=contract.task, file=shown)
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         return [
@@ -434,7 +435,7 @@ class _LineMap:
 
 
 def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
-    base = dict(task=contract.task, file=shown)
+    base: dict[str, Any] = dict(task=contract.task, file=shown)
     scan = _scan_text(path)
     if scan.long_line is not None:
         raise InputError(
@@ -524,7 +525,7 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
 
 
 def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> _Checks:
-    base = dict(task=contract.task, file=shown)
+    base: dict[str, Any] = dict(task=contract.task, file=shown)
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file

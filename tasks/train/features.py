@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,6 +284,19 @@ def _text(series: pd.Series) -> list[str]:
     return series.astype("string").fillna("").tolist()
 
 
+def _texts(pair: tuple[pd.Series, pd.Series]) -> tuple[list[str], list[str]]:
+    """The text of both sides of a pair of columns."""
+    return _text(pair[0]), _text(pair[1])
+
+
+PAIR_SPLITS = ("train_pairs", "test_pairs")
+
+
+def _both(fn: Callable[[str], Any]) -> tuple[Any, Any]:
+    """fn of the train pairs and of the test pairs: the two arguments of _Columns.add."""
+    return fn(PAIR_SPLITS[0]), fn(PAIR_SPLITS[1])
+
+
 def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
@@ -382,12 +397,12 @@ def classification_features(
         progress.update(note="text model")
     for emb in embeddings.values():
         dims = params.text_pca_dims if emb.role is Role.text else params.image_pca_dims
-        tr, te = _reduce(emb.vectors["train"], emb.vectors["test"], emb.missing["train"], dims, params.seed)
-        tr, te = tr.copy(), te.copy()
-        tr[emb.missing["train"]] = np.nan
-        te[emb.missing["test"]] = np.nan
-        for j in range(tr.shape[1]):
-            cols.add(f"{emb.name}~emb~{j:03d}", tr[:, j], te[:, j], {emb.role})
+        reduced = _reduce(emb.vectors["train"], emb.vectors["test"], emb.missing["train"], dims, params.seed)
+        vtr, vte = reduced[0].copy(), reduced[1].copy()
+        vtr[emb.missing["train"]] = np.nan
+        vte[emb.missing["test"]] = np.nan
+        for j in range(vtr.shape[1]):
+            cols.add(f"{emb.name}~emb~{j:03d}", vtr[:, j], vte[:, j], {emb.role})
         if emb.missing["train"].any() or emb.missing["test"].any():
             cols.add(
                 f"{emb.name}~missing",
@@ -511,8 +526,7 @@ def _fuzzy(a: list[str], b: list[str], scorer) -> np.ndarray:
     """Similarity in [0, 1] of each pair; NaN where either side is empty."""
     if not a:
         return np.zeros(0)
-    kwargs = {"processor": utils.default_process}
-    sim = process.cpdist(a, b, scorer=scorer, dtype=np.float64, workers=1, **kwargs)
+    sim = process.cpdist(a, b, scorer=scorer, processor=utils.default_process, dtype=np.float64, workers=1)
     if scorer is not JaroWinkler.normalized_similarity:
         sim = sim / 100.0
     empty = np.array([not utils.default_process(x) or not utils.default_process(y) for x, y in zip(a, b)])
@@ -570,7 +584,7 @@ class _PairFrame:
 
 def _categorical_tokens(frame: pd.DataFrame, columns: list[str]) -> list[set[str]]:
     """Per record: the tokens of its categorical values ('navy', 'l', 'xl', 'sneakers')."""
-    out = [set() for _ in range(len(frame))]
+    out: list[set[str]] = [set() for _ in range(len(frame))]
     for col in columns:
         for i, value in enumerate(frame[col].astype("string").fillna("").tolist()):
             out[i].update(tokens(value))
@@ -588,8 +602,7 @@ def matching_features(
     splits = ("train_pairs", "test_pairs")
     text_cols, cat_cols = release.columns(Role.text), release.columns(Role.categorical)
 
-    def both(fn):
-        return [fn(split) for split in splits]
+    both = _both
 
     # text attributes, and the whole record's text
     tfidf_fit = []
@@ -604,7 +617,7 @@ def matching_features(
     )
     cat_tokens = {"left": _categorical_tokens(pf.left, cat_cols), "right": _categorical_tokens(pf.right, cat_cols)}
     for col in text_cols:
-        pairs_text = {split: [_text(s) for s in pf.values(split, col)] for split in splits}
+        pairs_text = {split: _texts(pf.values(split, col)) for split in splits}
         for sname, scorer in STRING_SCORERS.items():
             cols.add(f"{col}~{sname}", *both(lambda s: _fuzzy(*pairs_text[s], scorer)), {Role.text})
         if tfidf is not None:
@@ -649,13 +662,11 @@ def matching_features(
         cols.add(f"{col}~missing", *both(lambda s: _missing_count(*pf.values(s, col))), {Role.text})
         progress.update(note=f"text column {col}")
     if len(text_cols) > 1:
-        joined = {
-            s: tuple(
-                [" ".join(parts) for parts in zip(*[_text(v) for v in vals])]
-                for vals in zip(*[pf.values(s, c) for c in text_cols])
-            )
-            for s in splits
-        }
+
+        def joined_text(s: str, side: int) -> list[str]:
+            return [" ".join(parts) for parts in zip(*[_text(pf.values(s, c)[side]) for c in text_cols])]
+
+        joined = {s: (joined_text(s, 0), joined_text(s, 1)) for s in splits}
         cols.add("all_text~token_set", *both(lambda s: _fuzzy(*joined[s], fuzz.token_set_ratio)), {Role.text})
         cols.add("all_text~token_sort", *both(lambda s: _fuzzy(*joined[s], fuzz.token_sort_ratio)), {Role.text})
 
@@ -691,7 +702,7 @@ def matching_features(
         for sname in CATEGORY_SCORERS:
             cols.add(
                 f"{col}~{sname}",
-                *both(lambda s: _fuzzy(*[_text(v) for v in pf.values(s, col)], STRING_SCORERS[sname])),
+                *both(lambda s: _fuzzy(*_texts(pf.values(s, col)), STRING_SCORERS[sname])),
                 {Role.categorical},
             )
         cols.add(f"{col}~missing", *both(lambda s: _missing_count(*pf.values(s, col))), {Role.categorical})
@@ -737,21 +748,21 @@ def _matcher_features(cols: _Columns, pf: _PairFrame, release: Release) -> None:
         toks = {side: [set(tokens(t)) for t in texts[side]] for side in ("left", "right")}
         idf = _idf([toks["left"][i] for i in pf.fit_left] + [toks["right"][i] for i in pf.fit_right])
 
-        def pairs_of(split, values):
+        def pairs_of(split: str, values: dict[str, list[Any]]) -> tuple[list[Any], list[Any]]:
             side = pf.sides[split]
             return [values["left"][i] for i in side.left], [values["right"][i] for i in side.right]
 
         word = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", lowercase=True, sublinear_tf=True).fit(fit_texts)
-        cols.add(f"{col}~tfidf_word_cos", *[_tfidf_cosine(word, *pairs_of(s, texts)) for s in splits], uses)
+        cols.add(f"{col}~tfidf_word_cos", *_both(lambda s: _tfidf_cosine(word, *pairs_of(s, texts))), uses)
         if col == "record":
             chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(fit_texts)
-            cols.add("record~tfidf_cos", *[_tfidf_cosine(chars, *pairs_of(s, texts)) for s in splits], uses)
+            cols.add("record~tfidf_cos", *_both(lambda s: _tfidf_cosine(chars, *pairs_of(s, texts))), uses)
         rare = [_rare_overlap(*pairs_of(s, toks), idf) for s in splits]
         for j, what in enumerate(("rare_left_in_right", "rare_right_in_left", "idf_jaccard")):
             cols.add(f"{col}~{what}", rare[0][j], rare[1][j], uses)
         numbers = {side: [_numbers(t) for t in texts[side]] for side in ("left", "right")}
         if any(numbers["left"][i] for i in pf.fit_left):
-            cols.add(f"{col}~numbers_ratio", *[_numbers_ratio(*pairs_of(s, numbers)) for s in splits], uses)
+            cols.add(f"{col}~numbers_ratio", *_both(lambda s: _numbers_ratio(*pairs_of(s, numbers))), uses)
     for col in text_cols + cat_cols:
         values = {side: _text(frame[col]) for side, frame in (("left", pf.left), ("right", pf.right))}
         years = {side: [[int(y) for y in YEAR.findall(v)] for v in values[side]] for side in ("left", "right")}
@@ -895,8 +906,12 @@ def _embedding_pair_features(
             values[gone] = np.nan
             return values
 
-        raw = [masked(_cosine(a, b), g) for a, b, g in map(pair, splits)]
-        centred = [masked(_cosine(a - centre, b - centre), g) for a, b, g in map(pair, splits)]
+        def cosines(split, shift=None, pair=pair):
+            a, b, gone = pair(split)
+            return masked(_cosine(a, b) if shift is None else _cosine(a - shift, b - shift), gone)
+
+        raw = _both(cosines)
+        centred = _both(lambda s: cosines(s, centre))
         cols.add(f"{emb.name}~clip_cos", *raw, {emb.role})
         cols.add(f"{emb.name}~clip_cos_centred", *centred, {emb.role})
         if params.pair_vector_dims and len(fit) > 2:
@@ -912,13 +927,12 @@ def _embedding_pair_features(
         if emb.missing["left"].any() or emb.missing["right"].any():
             cols.add(
                 f"{emb.name}~clip_missing",
-                *[
-                    (
+                *_both(
+                    lambda s: (
                         emb.missing["left"][pf.sides[s].left].astype(float)
                         + emb.missing["right"][pf.sides[s].right].astype(float)
                     )
-                    for s in splits
-                ],
+                ),
                 {emb.role},
             )
     # image-text: meaningful when the two towers share a space (pretrained CLIP)
@@ -938,7 +952,7 @@ def _embedding_pair_features(
             a[emb.missing["left"][side.left] | text.missing["right"][side.right]] = np.nan
             b[text.missing["left"][side.left] | emb.missing["right"][side.right]] = np.nan
             values.append(np.nanmean(np.vstack([a, b]), axis=0) if len(a) else a)
-        cols.add(f"{emb.name}~clip_cos_text", *values, {Role.image, Role.text})
+        cols.add(f"{emb.name}~clip_cos_text", values[0], values[1], {Role.image, Role.text})
 
 
 def matching_labels(release: Release) -> np.ndarray:

@@ -416,10 +416,11 @@ def _run_baseline(
     metric = release.primary_metric
     if b.kind == "floor":
         return _floor(b, problem, keys)
-    sub = problem.restrict(problem.features.restrict(set(b.roles)))
+    roles = b.roles if b.roles is not None else frozenset(Role)
+    sub = problem.restrict(problem.features.restrict(set(roles)))
     if not sub.features.features:
         result = _floor(b, problem, keys)
-        result.note = f"no feature of the roles {', '.join(sorted(r.value for r in b.roles))}: the floor"
+        result.note = f"no feature of the roles {', '.join(sorted(r.value for r in roles))}: the floor"
         return result
     if len(sub.features.features) == len(problem.features.features):
         same = done["catboost-tuned"]
@@ -460,6 +461,8 @@ def _predict(
     """Test predictions under the decision rule chosen on validation (threshold or class-prior power)."""
     score, classes = model.predict(problem, problem.features.test)
     if problem.type is TaskType.classification:
+        if classes is None:
+            raise ValueError("classification scores need their classes")
         power = decision or 0.0
         labels = decide_classes(score, classes, class_priors(problem, classes), power)
         return BaselineResult(b, validation, keys, labels.astype(object), None, model, iterations, power)
@@ -505,6 +508,8 @@ def submission_table(task_type: TaskType, r: BaselineResult) -> pa.Table:
         return pa.table(
             {ID: pa.array(frame[ID].tolist(), pa.string()), LABEL: pa.array(frame[LABEL].tolist(), pa.string())}
         )
+    if r.scores is None:
+        raise ValueError(f"{r.baseline.name}: a matching baseline has scores")
     frame = pd.DataFrame(
         {PAIR_ID: r.keys.to_numpy(dtype=object), LABEL: r.labels.astype(np.int8), SCORE: r.scores.astype(np.float64)}
     )

@@ -37,6 +37,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from catboost import CatBoost, CatBoostError, Pool, sum_models
+from optuna.storages.journal import JournalFileBackend
 
 from tasks.core.errors import InputError
 from tasks.core.files import write_json
@@ -347,6 +348,8 @@ def evaluate(
     is tuned on them when `decision` is None: the threshold on the match probability
     (matching) or the power of the class-prior correction (classification)."""
     if problem.type is TaskType.classification:
+        if classes is None:
+            raise ValueError("classification scores need their classes")
         truth = truth.astype(str)
         priors = class_priors(problem, classes)
 
@@ -454,6 +457,8 @@ def fixed_decision(problem: Problem) -> float:
 def with_tuned_decision(problem: Problem, primary_metric: str, validation: Validation) -> Validation:
     """The same predictions scored under the decision rule tuned on them."""
     truth = problem.y[problem.validation_rows]
+    if validation.oof is None:
+        raise ValueError("a decision rule is tuned on out-of-fold predictions; this validation kept none")
     value, scores, decision = evaluate(problem, primary_metric, truth, validation.oof, validation.classes, None)
     return Validation(
         score=value,
@@ -580,19 +585,26 @@ def open_storage(url: str | None):
     if url.startswith(JOURNAL_PREFIX):
         path = Path(url[len(JOURNAL_PREFIX) :])
         path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     return url
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    """The objective value of a complete trial (Optuna types it optional: a pruned or failed one has none)."""
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} has no value")
+    return float(trial.value)
 
 
 def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, dim in sorted(space.items()):
         if dim.type == "int":
-            out[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+            out[name] = trial.suggest_int(name, int(dim.bounds[0]), int(dim.bounds[1]), log=dim.log)
         elif dim.type == "float":
-            out[name] = trial.suggest_float(name, float(dim.low), float(dim.high), log=dim.log)
+            out[name] = trial.suggest_float(name, float(dim.bounds[0]), float(dim.bounds[1]), log=dim.log)
         else:
-            out[name] = trial.suggest_categorical(name, dim.choices)
+            out[name] = trial.suggest_categorical(name, dim.options)
     return out
 
 
@@ -603,9 +615,9 @@ def _defaults_in(space: dict[str, SearchDimension], known: dict[str, Any]) -> di
         dim = space.get(name)
         if dim is None:
             continue
-        if dim.type == "categorical" and value in dim.choices:
+        if dim.type == "categorical" and value in dim.options:
             out[name] = value
-        elif dim.type != "categorical" and dim.low <= value <= dim.high:
+        elif dim.type != "categorical" and dim.bounds[0] <= value <= dim.bounds[1]:
             out[name] = int(value) if dim.type == "int" else float(value)
     return out
 
@@ -673,15 +685,15 @@ ORIGIN_PORTFOLIO = "portfolio"
 
 def _distributions(space: dict[str, SearchDimension], values: dict[str, Any]) -> dict:
     """The Optuna distributions of the dimensions named in `values` (for a trial added by hand)."""
-    out = {}
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
     for name in values:
         dim = space[name]
         if dim.type == "int":
-            out[name] = optuna.distributions.IntDistribution(int(dim.low), int(dim.high), log=dim.log)
+            out[name] = optuna.distributions.IntDistribution(int(dim.bounds[0]), int(dim.bounds[1]), log=dim.log)
         elif dim.type == "float":
-            out[name] = optuna.distributions.FloatDistribution(float(dim.low), float(dim.high), log=dim.log)
+            out[name] = optuna.distributions.FloatDistribution(float(dim.bounds[0]), float(dim.bounds[1]), log=dim.log)
         else:
-            out[name] = optuna.distributions.CategoricalDistribution(dim.choices)
+            out[name] = optuna.distributions.CategoricalDistribution(dim.options)
     return out
 
 
@@ -886,7 +898,7 @@ def tune(
             task=problem.task,
         )
     # best value first; among equals the earlier trial, so the choice does not depend on ties
-    best = sorted(complete, key=lambda t: (-t.value, t.number))[0]
+    best = sorted(complete, key=lambda t: (-_value(t), t.number))[0]
     pruned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
     failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
     if best.number in candidates.items:
@@ -898,14 +910,14 @@ def tune(
         candidates.add(best.number, Candidate(f"trial-{best.number:03d}", dict(best.params), validation))
     else:
         validation = Validation(
-            score=float(best.value),
+            score=_value(best),
             scores=dict(best.user_attrs.get("scores", {})),
             best_iteration=int(best.user_attrs["best_iteration"]),
             decision=best.user_attrs.get("decision"),
         )
     return TuneResult(
         best_params=dict(best.params),
-        best_value=float(best.value),
+        best_value=_value(best),
         best_trial=best.number,
         validation=validation,
         n_complete=len(complete),
@@ -944,11 +956,17 @@ class Member:
     def test_scores(self, problem: Problem, X: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
         if self.model is not None:
             score, have = self.model.predict(problem, X)
-            return score if have is None else _expand(score, have, classes)
+            if have is None:
+                return score
+            if classes is None:
+                raise ValueError("classification scores need their classes")
+            return _expand(score, have, classes)
         return X[self.columns].to_numpy(dtype=np.float64)
 
 
 def catboost_member(name: str, validation: Validation, params: dict[str, Any] | None, model: FoldEnsemble) -> Member:
+    if validation.oof is None:
+        raise ValueError(f"{name}: an ensemble candidate needs its out-of-fold predictions")
     return Member(name, "catboost", validation.oof, model=model, params=params)
 
 
@@ -978,10 +996,12 @@ class Ensemble:
         return [(m, float(w)) for m, w in zip(self.members, self.weights) if w > 0]
 
     def predict(self, problem: Problem, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        total = None
+        total: np.ndarray | None = None
         for member, weight in self.used():
             part = weight * member.test_scores(problem, X, self.classes)
             total = part if total is None else total + part
+        if total is None:
+            raise ValueError("an ensemble without a member of positive weight predicts nothing")
         return total, self.classes
 
     @property
@@ -1029,9 +1049,11 @@ def predict_saved(folder: Path, problem: Problem, X: pd.DataFrame) -> tuple[np.n
         else:
             models = [CatBoost().load_model(str(Path(folder) / f)) for f in entry["files"]]
             score, have = FoldEnsemble(models).predict(problem, X)
-            part = score if have is None else _expand(score, have, classes)
+            part = score if have is None or classes is None else _expand(score, have, classes)
         part = entry["weight"] * part
         total = part if total is None else total + part
+    if total is None:
+        raise ValueError(f"{folder}: the saved ensemble has no member")
     return total, classes, recipe["decision"]
 
 
@@ -1041,6 +1063,8 @@ def _log_loss(problem: Problem, truth: np.ndarray, score: np.ndarray, classes: n
 
     if problem.type is TaskType.matching:
         return float(log_loss(truth.astype(int), np.clip(score, 1e-6, 1 - 1e-6), labels=[0, 1]))
+    if classes is None:
+        raise ValueError("classification scores need their classes")
     p = np.clip(score, 1e-6, None)
     p = p / p.sum(axis=1, keepdims=True)
     return float(log_loss(truth.astype(str), p, labels=list(classes)))
@@ -1072,6 +1096,8 @@ def select_ensemble(problem: Problem, primary_metric: str, members: list[Member]
             q = quality((total + member.oof) / (r + 1))
             if picked is None or q[0] > picked[1][0]:
                 picked = (j, q)
+        if picked is None:  # members is not empty: the loop above picked one
+            raise ValueError("an ensemble needs at least one candidate")
         j, q = picked
         counts[j] += 1
         total = total + members[j].oof
@@ -1079,6 +1105,8 @@ def select_ensemble(problem: Problem, primary_metric: str, members: list[Member]
         weights_at.append(counts / counts.sum())
         if best_round is None or q[0] > best_round[1][0]:
             best_round = (r, q)
+    if best_round is None:
+        raise ValueError("an ensemble needs at least one round")
     r, (_, scores, decision, value) = best_round
     weights = weights_at[r]
     mean = sum(w * m.oof for w, m in zip(weights, members) if w > 0)

@@ -291,12 +291,12 @@ def product_picture(
     SHAPES[shape](ImageDraw.Draw(mask), x0, y0, x0 + extent, y0 + extent)
     fill = _pattern_fill(big, colour, accent, pattern, rng.uniform(0, 1))
     canvas.paste(fill, (0, 0), mask)
-    canvas = canvas.rotate(rng.uniform(-8, 8), resample=Image.BICUBIC, fillcolor=background)
+    canvas = canvas.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, fillcolor=background)
     light = rng.uniform(0.85, 1.12)
     canvas = canvas.point(lambda v: min(255, int(v * light)))
     if rng.random() < 0.3:
         canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    return canvas.resize((size, size), Image.LANCZOS)
+    return canvas.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def encode(img: Image.Image, fmt: str, rng: np.random.Generator) -> bytes:

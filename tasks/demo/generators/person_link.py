@@ -95,9 +95,9 @@ def generate(out: Path, seed: int, options: dict) -> None:
         people.extend(members)
         if len(people) * opts.left_share >= opts.n_left:
             break
-    people = np.array(sorted(people))
-    on_left = people[rng.random(len(people)) < opts.left_share]
-    on_right = people[rng.random(len(people)) < opts.right_share]
+    everyone = np.array(sorted(people))
+    on_left = everyone[rng.random(len(everyone)) < opts.left_share]
+    on_right = everyone[rng.random(len(everyone)) < opts.right_share]
     left = a[np.isin(entity_a, on_left)].copy()
     right = b[np.isin(entity_b, on_right)].copy()
     right = pd.concat([right, _household_members(right, b, opts.household_share, rng)])

@@ -130,7 +130,8 @@ def generate(out: Path, seed: int, options: dict) -> None:
     rng = task_rng(seed, TASK_ID)
     pics = task_rng(seed, TASK_ID, "pictures")
     catalogue = _catalogue(opts, rng)
-    a_rows, b_rows = [], []
+    a_rows: list[dict] = []
+    b_rows: list[dict] = []
     for p in catalogue.itertuples():
         pid = p.Index
         for shop, share, rows in (("a", opts.listed_share_a, a_rows), ("b", opts.listed_share_b, b_rows)):

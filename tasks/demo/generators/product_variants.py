@@ -66,7 +66,7 @@ class Options(BaseModel):
 
 
 def _models(opts: Options, rng: np.random.Generator) -> list[dict]:
-    blocks = set()
+    blocks: set[tuple] = set()
     while len(blocks) < opts.n_blocks:
         blocks.add((pick(rng, BRANDS), pick(rng, list(CATEGORIES))))
     models = []
@@ -109,7 +109,8 @@ def generate(out: Path, seed: int, options: dict) -> None:
     opts = Options(**options)
     rng = task_rng(seed, TASK_ID)
     pics = task_rng(seed, TASK_ID, "pictures")
-    shop, market = [], []
+    shop: list[dict] = []
+    market: list[dict] = []
     for model_no, m in enumerate(_models(opts, rng)):
         n_var = int(rng.integers(opts.variants_per_model[0], opts.variants_per_model[1] + 1))
         colours = rng.choice(list(COLOURS), size=n_var, replace=False)
