@@ -13,6 +13,7 @@ submission's facts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -73,7 +74,7 @@ def team_diagnostics(
             t = meta[e["task"]]
             key = f"task = '{_q(t.task)}' AND file_sha256 = '{_q(e['file_sha256'])}' AND split IN {split_list}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW confusion AS SELECT * FROM all_confusion WHERE {key}")
-            item = {"task": t.task, "type": t.task_type, "parts": " and ".join(splits)}
+            item: dict[str, Any] = {"task": t.task, "type": t.task_type, "parts": " and ".join(splits)}
             if TaskType(t.task_type) is TaskType.classification:
                 per_class = con.sql(PER_CLASS_SQL).fetchall()
                 item["classes"] = [

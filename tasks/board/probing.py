@@ -62,7 +62,7 @@ def ladder(
     by_key: dict[tuple, list[dict]] = {}
     for r in public:
         by_key.setdefault((r["team"], r["task"]), []).append(r)
-    sizes = {}
+    sizes: dict[tuple, int] = {}
     if groups is not None:
         for g in groups.to_pylist():
             if g["split"] == "public":

@@ -394,8 +394,8 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
         )
         out.append({"id": f"plot-tasks-{name}", "title": f"{name}: per-task scores", "json": _figure_json(fig)})
         out += _interval_plots(result, track, colour, layout)
-    for team in view.teams:
-        for item in team["tasks"]:
+    for section in view.teams:
+        for item in section["tasks"]:
             if not item.get("curve"):
                 continue
             fig = go.Figure()
@@ -405,7 +405,7 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
                     y=[p["precision"] for p in item["curve"]],
                     text=[f"threshold {p['threshold']}" for p in item["curve"]],
                     mode="lines+markers",
-                    line={"shape": "hv", "color": colour.get(team["team"], PALETTE[0])},
+                    line={"shape": "hv", "color": colour.get(section["team"], PALETTE[0])},
                     name="score",
                 )
             )
@@ -420,17 +420,17 @@ def plots(result: LeaderboardResult, view: View) -> list[dict]:
                 )
             )
             fig.update_layout(
-                title=f"{team['team']} · {item['task']}: precision-recall of the score ({item['parts']})",
+                title=f"{section['team']} · {item['task']}: precision-recall of the score ({item['parts']})",
                 xaxis={"title": "recall", "range": [0, 1.02]},
                 yaxis_title="precision",
                 **layout,
             )
             out.append(
                 {
-                    "id": f"plot-pr-{team['team']}-{item['task']}",
-                    "title": f"{team['team']} {item['task']}: PR curve",
+                    "id": f"plot-pr-{section['team']}-{item['task']}",
+                    "title": f"{section['team']} {item['task']}: PR curve",
                     "json": _figure_json(fig),
-                    "team": team["team"],
+                    "team": section["team"],
                 }
             )
     return out

@@ -309,11 +309,11 @@ def update_leaderboard(
     index = [s.name for s in history].index(current.name)
     previous = history[index - 1] if index > 0 else None
     diff = diff_boards(current.board, previous.board if previous else None, previous.name if previous else None)
-    found = diagnostics.team_diagnostics(
+    per_team = diagnostics.team_diagnostics(
         results_root, uncertainty.entries_of(current.board, scores), tasks, closed, params.public_decimals
     )
     return LeaderboardResult(
-        current.board, current, previous, history, diff, created, tasks, closed, challenge_name, diagnostics=found
+        current.board, current, previous, history, diff, created, tasks, closed, challenge_name, diagnostics=per_team
     )
 
 

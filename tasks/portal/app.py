@@ -163,11 +163,11 @@ def render_markdown(text: str) -> Markup:
     return Markup(clean)
 
 
-def create_app(params: Params, root: Path = Path("."), params_path: Path | None = None) -> FastAPI:
+def create_app(initial: Params, root: Path = Path("."), params_path: Path | None = None) -> FastAPI:
     """The portal over the project at `root`. With `params_path`, params are read again when that
     file changes (the `portal:` section itself is read once, at the start)."""
-    paths = Paths.of(params, root)
-    params = LiveParams(params_path, params)
+    paths = Paths.of(initial, root)
+    params = LiveParams(params_path, initial)
     paths.data.mkdir(parents=True, exist_ok=True)
     sweep_staging(paths.data / "staging")
     settings = params.portal
@@ -260,8 +260,13 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
             request.state.csrf_cookie = cookie
         return portal.signer.csrf(cookie, request.cookies.get(SESSION_COOKIE)), new
 
-    def check_csrf(request: Request, given: str | None) -> None:
-        if not portal.signer.check_csrf(given, request.cookies.get(CSRF_COOKIE), request.cookies.get(SESSION_COOKIE)):
+    def check_csrf(request: Request, given: object) -> None:
+        """`given`: the form's field as parsed (a str, or an UploadFile when forged as a file)."""
+        if not portal.signer.check_csrf(
+            given if isinstance(given, str) else None,
+            request.cookies.get(CSRF_COOKIE),
+            request.cookies.get(SESSION_COOKIE),
+        ):
             raise HTTPException(
                 403, "the form's CSRF token is missing or does not match: reload the page and try again"
             )
@@ -337,7 +342,7 @@ def create_app(params: Params, root: Path = Path("."), params_path: Path | None 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 303:
-            return RedirectResponse(exc.headers["Location"], status_code=303)
+            return RedirectResponse((exc.headers or {})["Location"], status_code=303)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return page(request, "message.html.j2", status=exc.status_code, title="Not possible", message=exc.detail)

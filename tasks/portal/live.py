@@ -32,7 +32,7 @@ class LiveParams:
 
     def current(self) -> Params:
         stamp = self._stat()
-        if stamp != self._stamp and stamp is not None:
+        if stamp != self._stamp and stamp is not None and self.path is not None:
             with self._lock:
                 if stamp != self._stamp:
                     try:

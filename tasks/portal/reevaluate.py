@@ -7,11 +7,13 @@ flight blocks the next trigger until it reaches a final state.
 from __future__ import annotations
 
 import fcntl
+import inspect
 import json
 import os
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,7 +131,8 @@ class Reevaluator:
     def _start_prefect(self, by: str) -> dict:
         from prefect.deployments import run_deployment
 
-        flow_run = run_deployment(name=self.deployment, timeout=0)
+        flow_run = run_deployment(name=self.deployment, timeout=0)  # sync here (no running event loop)
+        assert not inspect.isawaitable(flow_run)
         data = {
             "state": "running",
             "mode": "prefect",
@@ -148,7 +151,7 @@ class Reevaluator:
             from prefect.client.orchestration import get_client
 
             with get_client(sync_client=True) as client:
-                run = client.read_flow_run(flow_run_id)
+                run = client.read_flow_run(uuid.UUID(flow_run_id))
             state = run.state
             if state is not None and state.is_final():
                 return {"state": "succeeded" if state.is_completed() else "failed", "prefect_state": state.name}

@@ -320,7 +320,12 @@ def _new_stage(root: Path, folder_team: str) -> tuple[Path, int]:
     held = os.open(fresh, os.O_RDONLY)
     fcntl.flock(held, fcntl.LOCK_EX)  # released by the kernel however this process ends
     stage = fresh.with_name(f"{folder_team}-{token}")
-    os.rename(fresh, stage)
+    try:
+        os.rename(fresh, stage)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        os.close(held)
+        raise
     return stage, held
 
 

@@ -233,11 +233,6 @@ def _changes_artifact(root: Path) -> str:
     return _changes_markdown(root)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main publishes public scores at full float precision: leaderboard.public_decimals and leaderboard.ladder "
-    "are in params.yaml (issue 18) but not applied to the board yet; remove this mark when they are",
-)
 def test_public_scores_are_published_rounded(challenge):
     decimals = challenge.board_params.public_decimals
     for row in pq.read_table(challenge.root / "leaderboard" / "latest.parquet").to_pylist():
@@ -246,11 +241,6 @@ def test_public_scores_are_published_rounded(challenge):
                 assert round(value, decimals) == value, f"{name} = {value!r} is not rounded to {decimals} decimals"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Ladder (leaderboard.ladder: fixed) is not applied to the board on main yet (issue 18): a submission "
-    "of one changed row still moves a published public score; remove this mark when it is",
-)
 def test_a_submission_of_one_changed_row_reveals_no_test_label(tmp_path):
     """Given a team's submission S and, one at a time, S with one public row changed, when each is
     scored and published under the Ladder, then the team's published numbers are the same after
