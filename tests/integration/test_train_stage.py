@@ -66,9 +66,7 @@ def test_changing_n_trials_reruns_only_the_train_stages(trained):
     ran = stages_run(run(["dvc", "repro"], repo).stdout)
     # the baselines' new predictions are scored and ranked; nothing upstream reruns
     assert (
-        {f"train@{t}" for t in tasks}
-        <= ran
-        <= {f"train@{t}" for t in tasks} | ALWAYS_RUN | {"evaluate", "leaderboard"}
+        {f"train@{t}" for t in tasks} <= ran <= {f"train@{t}" for t in tasks} | ALWAYS_RUN | {"evaluate", "leaderboard"}
     )
     diff = run(["dvc", "metrics", "diff", "--json"], repo).stdout
     assert "metrics/train/" in diff
