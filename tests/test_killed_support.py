@@ -1,4 +1,4 @@
-"""The stages that tests/unit/test_killed.py kills, each on a work folder, with fixed times and
+"""The stages (and the nightly intake) that tests/unit/test_killed.py kills, each on a work folder, with fixed times and
 params so that an undisturbed run and a rerun after a kill can be compared byte for byte."""
 
 from __future__ import annotations
@@ -11,9 +11,20 @@ from tests.scoring_support import EVALUATE, SUBMIT, utc
 
 TASKS = ["shop_kind", "same_item"]
 # where each stage starts writing its outputs: half of the kills are drawn after it
-COMMITS = {"submit": "_record_accepted", "evaluate": "_write_parquet_atomic", "leaderboard": "_write_snapshot"}
+COMMITS = {
+    "submit": "_record_accepted",
+    "evaluate": "_write_parquet_atomic",
+    "leaderboard": "_write_snapshot",
+    "intake": "_claim",
+}
 # a point after the main output is in place: one kill there in each test
-AFTER = {"submit": "_fsync_dir", "evaluate": "_write_database", "leaderboard": "write_latest"}
+AFTER = {
+    "submit": "_fsync_dir",
+    "evaluate": "_write_database",
+    "leaderboard": "write_latest",
+    "intake": "_remove_claim",
+}
+INTAKE_TIMES = {"intake": "2026-11-03T03:00:00Z", "intake-next-night": "2026-11-04T03:00:00Z"}
 TIMES = {"team-a": "2026-11-02T10:00:00Z", "team-b": "2026-11-02T11:00:00Z", "team-k": "2026-11-03T09:00:00Z"}
 
 
@@ -39,6 +50,17 @@ def run_stage(stage: str, work: Path) -> None:
         _submit(work, "team-b")
     elif stage == "submit":
         _submit(work, "team-k")
+    elif stage in ("intake", "intake-next-night"):
+        from tasks.submissions.intake import take_in
+        from tasks.submissions.validate import load_contracts
+
+        take_in(
+            work / "inbox",
+            work / "submissions",
+            contracts=load_contracts(work / "release" / "public", TASKS),
+            params=SUBMIT,
+            now=utc(INTAKE_TIMES[stage]),
+        )
     elif stage == "evaluate":
         from tasks.scoring.evaluate import evaluate
 

@@ -12,7 +12,7 @@ import yaml
 from tasks import cli
 from tasks.core.clock import NOW_ENV
 from tasks.core.schema import INVALID_TEAM_DIR, REJECTED_DIR, REJECTION_META, SUBMISSION_META
-from tasks.submissions.intake import folders_to_version, take_in
+from tasks.submissions.intake import CLAIMS_DIR, folders_to_version, take_in
 from tasks.submissions.submit import submit
 from tasks.submissions.validate import load_contracts
 from tests.conftest import ROOT
@@ -191,3 +191,66 @@ def test_past_the_daily_cap_of_rejections_an_upload_stays_in_the_inbox(tmp_path,
     assert "max_rejected_per_day" in report.outcomes[2].reason
     assert (inbox / "try-2" / "shop_kind.csv").is_file(), "the upload past the cap is not lost"
     assert len(records(tmp_path / "subs")) == 2
+
+
+def _claims(tmp_path):
+    folder = tmp_path / "inbox" / CLAIMS_DIR
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_claim_left_by_a_killed_run_after_its_record_is_not_recorded_twice(tmp_path, contracts):
+    """Killed between submit()'s record and the claim's removal: the next run, later, finds the record."""
+    good(tmp_path / "inbox" / "team-a" / "try")
+
+    def killed_after_record(*args, **kwargs):
+        submit(*args, **kwargs)
+        raise KeyboardInterrupt  # stands for SIGKILL: nothing after the record runs
+
+    with pytest.raises(KeyboardInterrupt):
+        intake(tmp_path, contracts, submit_fn=killed_after_record)
+    assert len(records(tmp_path / "subs")) == 1
+    (claim,) = _claims(tmp_path)
+    assert (claim / "files" / "try" / "shop_kind.csv").is_file(), "the upload waits in its claim"
+    later = utc("2026-11-21T03:00:00Z")
+    report = take_in(tmp_path / "inbox", tmp_path / "subs", contracts=contracts, params=SUBMIT, now=later)
+    (outcome,) = report.outcomes
+    assert outcome.status == "accepted" and "interrupted" in outcome.reason, report.summary()
+    assert len(records(tmp_path / "subs")) == 1, "recorded once"
+    assert outcome.record.startswith("team-a/20261120T030000Z-"), "at the time of the run that took it"
+    assert _claims(tmp_path) == [] and not list((tmp_path / "inbox" / "team-a").iterdir())
+
+
+def test_a_claim_left_before_its_record_is_submitted_at_its_own_time(tmp_path, contracts):
+    good(tmp_path / "inbox" / "team-a" / "try")
+
+    def killed_before_record(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        intake(tmp_path, contracts, submit_fn=killed_before_record, closed=False)
+    assert records(tmp_path / "subs") == []
+    later = utc("2026-11-21T03:00:00Z")
+    report = take_in(tmp_path / "inbox", tmp_path / "subs", contracts=contracts, params=SUBMIT, now=later, closed=True)
+    (outcome,) = report.outcomes
+    assert outcome.status == "accepted", "taken in while open: the close after it does not reject it"
+    assert outcome.record.startswith("team-a/20261120T030000Z-")
+    assert _claims(tmp_path) == []
+
+
+def test_empty_claims_are_removed_and_a_put_back_upload_never_replaces_a_new_one(tmp_path, contracts):
+    inbox = tmp_path / "inbox"
+    (inbox / CLAIMS_DIR / "20261119T030000Z-aaaa" / "files").mkdir(parents=True)  # killed before the move
+    (inbox / CLAIMS_DIR / "20261119T030000Z-bbbb").mkdir()  # killed before its note was written
+    good(inbox / "team-a")
+    sent = (inbox / "team-a" / "shop_kind.csv").read_bytes()
+
+    def crash_after_a_new_upload(source, team, **kwargs):
+        (inbox / team / "shop_kind.csv").write_text("id,label\n")  # the team sends another meanwhile
+        raise OSError(28, "No space left on device")
+
+    report = intake(tmp_path, contracts, submit_fn=crash_after_a_new_upload)
+    (outcome,) = report.outcomes
+    assert outcome.status == "kept" and outcome.upload == "team-a/shop_kind-retry-1/shop_kind.csv", report.summary()
+    assert (inbox / "team-a" / "shop_kind-retry-1" / "shop_kind.csv").read_bytes() == sent
+    assert (inbox / "team-a" / "shop_kind.csv").read_text() == "id,label\n"
+    assert _claims(tmp_path) == []
