@@ -18,9 +18,7 @@ Outputs: `results/scores.parquet` (one row per submission x task x split x metri
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import time
@@ -671,12 +669,8 @@ def groups_table(infos: dict[str, TaskInfo], params: EvaluateParams) -> pa.Table
 
 
 def _layout(path: Path) -> tuple[tuple[str, str], ...]:
-    """The (name, type) of each column of a submitted file, in file order: its Parquet schema, or
-    its CSV header (every CSV column is read as text)."""
-    if path.suffix == ".parquet":
-        return tuple((field.name, str(field.type)) for field in pq.read_schema(path))
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return tuple((name, "VARCHAR") for name in next(csv.reader(io.StringIO(f.readline()))))
+    """The (name, type) of each column of a canonical twin, in file order, from its footer."""
+    return tuple((field.name, str(field.type)) for field in pq.read_schema(path))
 
 
 def _has_score(layout: tuple[tuple[str, str], ...]) -> bool:
@@ -684,23 +678,20 @@ def _has_score(layout: tuple[tuple[str, str], ...]) -> bool:
 
 
 def _predictions_sql(info: TaskInfo, files: list[FileToScore], layouts: list[tuple[tuple[str, str], ...]]) -> str:
-    """One relation (file_id, key, pred, score) over every file of a task, CSV and Parquet alike.
+    """One relation (file_id, key, pred, score) over every file of a task.
 
-    Files are read by groups of one format and one layout: CSV typed, with no sniffing; Parquet
-    without union_by_name, which would read every file's footer before the scan starts."""
+    Every file is a canonical twin (typed Parquet written by submit()), read by groups of one
+    layout, without union_by_name, which would read every file's footer before the scan starts."""
+    if any(f.path.suffix != ".parquet" for f in files):
+        raise ValueError("only canonical Parquet twins are scored")
     pred = "CAST(s.label AS VARCHAR)" if info.task_type is TaskType.classification else "CAST(s.label AS INTEGER)"
-    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[FileToScore]] = {}
+    groups: dict[tuple[tuple[str, str], ...], list[FileToScore]] = {}
     for f, layout in zip(files, layouts):
-        groups.setdefault((f.path.suffix, layout), []).append(f)
+        groups.setdefault(layout, []).append(f)
     selects = []
-    for (suffix, layout), group in sorted(groups.items()):
+    for layout, group in sorted(groups.items()):
         score = "CAST(s.score AS DOUBLE)" if _has_score(layout) else "CAST(NULL AS DOUBLE)"
-        paths = _sql_list(str(f.path) for f in group)
-        if suffix == ".parquet":
-            source = f"read_parquet({paths}, filename = true)"
-        else:
-            columns = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name, _ in layout) + "}"
-            source = f"read_csv({paths}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {columns}, filename = true)"
+        source = f"read_parquet({_sql_list(str(f.path) for f in group)}, filename = true)"
         selects.append(
             f"SELECT m.file_id, CAST(s.{info.key} AS VARCHAR) AS key, {pred} AS pred, {score} AS score "
             f"FROM {source} AS s JOIN scored_files AS m ON m.path = s.filename"
