@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from tasks.core.schema import (
 from tasks.submissions.validate import MB, FileProblems, TaskContract, validate_file
 
 CHUNK = 1 << 20
+MAX_SLUG = 40
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 SLUG_RULE = "1 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit"
 ID_TIME = "%Y%m%dT%H%M%SZ"
@@ -64,15 +66,23 @@ def check_slug(value: str, what: str) -> str:
     if isinstance(value, str) and SLUG.match(value):
         return value
     text = str(value)
-    if CONTROL.search(text):
+    odd = [(i, c) for i, c in enumerate(text) if not c.isascii() and not CONTROL.match(c)]
+    if not text:
+        problem = f"the {what} name is empty"
+    elif CONTROL.search(text):
         problem = f"the {what} name contains control or invisible characters"
+    elif len(text) > MAX_SLUG:
+        problem = f"the {what} name has {len(text)} characters, more than {MAX_SLUG}"
+    elif odd:  # a look-alike letter of another alphabet shows as its code, which the eye cannot tell apart
+        shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'character')} at position {i + 1}" for i, c in odd[:3])
+        problem = f"the {what} name has characters outside plain ASCII: {shown}"
     elif any(c in text for c in "<>&\"'`"):
         problem = f"the {what} name contains markup characters"
     elif "/" in text or "\\" in text or text.startswith(".") or ".." in text:
         problem = f"the {what} name would name a path outside its folder"
     else:
         problem = f"the {what} name is not a slug"
-    suggestion = slugify(CONTROL.sub("", text), max_length=40) or "my-team"
+    suggestion = slugify(CONTROL.sub("", text), max_length=MAX_SLUG) or "my-team"
     raise InputError(problem=problem, fix=f"use {SLUG_RULE}, e.g. '{suggestion}'", values=[text[:80]])
 
 
@@ -89,7 +99,10 @@ def check_team(team: str) -> str:
 
 def check_description(text: str, max_chars: int) -> str:
     if len(text) > max_chars:
-        raise InputError(problem=f"the description has {len(text)} characters, more than {max_chars}", fix="shorten it")
+        raise InputError(
+            problem=f"the description has {len(text)} characters, more than {max_chars}",
+            fix=f"shorten it to {max_chars} characters or fewer",
+        )
     if CONTROL.search(text):
         raise InputError(
             problem="the description contains control or invisible characters (line breaks included)",
@@ -428,6 +441,15 @@ def _stage_and_check(
                 InputError(problem="the entry is a link", fix="submit the file itself, not a link to it", file=shown)
             )
             continue
+        if stat.S_ISDIR(mode):
+            errors.append(
+                InputError(
+                    problem="the entry is a sub-folder; its files were not read",
+                    fix="put the task files themselves in the submission folder (zip the files, not their folder)",
+                    file=shown,
+                )
+            )
+            continue
         if not stat.S_ISREG(mode):
             errors.append(
                 InputError(
@@ -479,20 +501,47 @@ def _stage_and_check(
     return files, rows, errors
 
 
+COMPRESSED = (".gz", ".zip", ".bz2", ".xz", ".7z")
+
+
 def _bad_file_name(shown: str, contracts: dict[str, TaskContract]) -> InputError:
     lower = shown.lower()
+    file = repr(shown)[1:-1][:120]
     for task in sorted(contracts):
         for ext in SUBMISSION_FORMATS:
             if lower == f"{task}{ext}":
                 return InputError(
                     problem="the file name is not exactly a task name and format",
                     fix=f"rename it to {task}{ext}",
-                    file=repr(shown)[1:-1],
+                    file=file,
                 )
+    if shown.startswith("."):
+        return InputError(
+            problem="a hidden file is not a task file; the file was not kept",
+            fix="delete hidden files from the folder (macOS Finder writes .DS_Store) and submit again",
+            file=file,
+        )
+    near = [t for t in sorted(contracts, key=len, reverse=True) if re.match(rf"{re.escape(t)}(?![a-z0-9])", lower)]
+    if near:  # shop_kind (1).csv, shop_kind.txt, shop_kind.csv.gz: the task is plain, the name is not
+        near_task, suffix = near[0], Path(lower).suffix
+        ext = ".parquet" if ".parquet" in lower else ".csv"
+        if suffix in COMPRESSED:
+            return InputError(
+                problem=f"the file is compressed ({suffix}); the file was not kept",
+                fix=f"decompress it and submit {near_task}{ext} itself",
+                file=file,
+            )
+        return InputError(
+            problem="the file name is not exactly a task name and format; the file was not kept",
+            fix=f"rename it to {near_task}{suffix}"
+            if suffix in SUBMISSION_FORMATS
+            else f"submit it as {near_task}.csv (comma-separated text) or {near_task}.parquet",
+            file=file,
+        )
     return InputError(
         problem="the file name does not name a task of the challenge; the file was not kept",
         fix=f"name each file <task>.csv or <task>.parquet, with a task among: {', '.join(sorted(contracts))}",
-        file=repr(shown)[1:-1][:120],
+        file=file,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from tasks.core.files import write_parquet
 from tasks.core.schema import CARD, ID, LABEL, PAIR_ID, SCORE, TaskType
 
 MB = 1 << 20
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 BATCH_ROWS = 1 << 16
 ROWS_KEPT = 100  # offending rows remembered per problem (the message shows the first few)
 # A line of a prediction file holds a key, a label and maybe a score: far below this. A longer one
@@ -268,11 +270,13 @@ class _Checks:
                     )
                 )
 
+        header_again = c.key in self.found.get("unknown", ([], [], 0))[1]
         add(
             "unknown",
             c.key,
             f"{c.key} not in the test set ({{n}} {{rows}})",
-            f"predict exactly the {c.key} values of {c.test_file} in the release (no typos, spaces or ids of another task)",
+            f"predict exactly the {c.key} values of {c.test_file} in the release (no typos, spaces or ids of another task)"
+            + ("; a row repeats the header: were two files joined?" if header_again else ""),
         )
         add(
             "repeat",
@@ -281,12 +285,13 @@ class _Checks:
             f"give exactly one prediction per {c.key}; drop the repeated rows",
         )
         if c.task_type is TaskType.classification:
-            shown = ", ".join(repr(x) for x in c.classes[:3])
+            shown = ", ".join(repr(x) for x in c.classes[:3]) + (", ..." if len(c.classes) > 3 else "")
             add(
                 "label",
                 LABEL,
                 "label is not a class of this task ({n} {rows})",
-                f"use the class names exactly as in card.json 'classes' ({len(c.classes)} classes: {shown}, ...)",
+                f"use the class names exactly as in card.json 'classes' ({len(c.classes)} classes: {shown})"
+                + _label_hint(self.found.get("label", ([], [], 0))[1], c.classes),
             )
         else:
             add(
@@ -315,6 +320,19 @@ class _Checks:
         return errors
 
 
+def _label_hint(found: list, classes: Sequence[str]) -> str:
+    """A hint for the commonest wrong labels: a class with other case or spaces, or class numbers."""
+    folded = {c.strip().lower() for c in classes}
+    close = [v for v in found if isinstance(v, str) and v not in classes and v.strip().lower() in folded]
+    if close:
+        verb = "differs" if len(close) == 1 else "differ"
+        return f"; {', '.join(repr(v) for v in close[:3])} {verb} from a class only in case or spaces"
+    numbers = [v for v in found if isinstance(v, str) and v.strip().isdigit()]
+    if found and len(numbers) == len(found) and not any(c.isdigit() for c in classes):
+        return "; write the class names, not their numbers"
+    return ""
+
+
 def _parse_floats(text: pa.Array) -> pa.Array:
     """Text to float64; anything that is not a plain number becomes NaN (and fails the range check)."""
     try:
@@ -340,29 +358,77 @@ def _check_header(names: list[str], contract: TaskContract, shown: str) -> list[
     missing = [c for c in contract.required if c not in names]
     extra = [n for n in names if n not in contract.required + contract.optional]
     if missing:
-        hint = ""
+        hint, fix = "", f"write the header {contract.layout()}"
         lowered = {n.strip().lower(): n for n in names}
         close = [lowered[m] for m in missing if m in lowered]
+        separator = next((sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]), None)
         if close:
             hint = f" ({', '.join(repr(x) for x in close)} differ only in case or spaces)"
+        elif separator:
+            hint = f" (the values are separated by {SEPARATORS[separator]}, not commas)"
+            fix += " and separate the values with commas (pandas: to_csv(..., sep=','))"
+        elif names and names[0].lstrip().startswith("#"):
+            hint = " (line 1 is a comment)"
+            fix = f"make the header {contract.layout()} the first line; comment lines are not allowed"
         return [
             InputError(
                 problem=f"the file has the columns {names[:8]} but needs {list(contract.required)}{hint}",
-                fix=f"write the header {contract.layout()}",
+                fix=fix,
                 column=missing[0],
                 **base,
             )
         ]
+    if "" in extra:
+        return [
+            InputError(
+                problem=f"column {names.index('') + 1} of the header has no name",
+                fix=f"keep only {contract.layout()}: drop the trailing comma at the end of each line, or the unnamed "
+                "index column (pandas: to_csv(..., index=False))",
+                **base,
+            )
+        ]
     if extra:
+        index = [n for n in extra if n.startswith(("__index_level_", "Unnamed: "))]
         return [
             InputError(
                 problem=f"unexpected column(s) {extra[:8]}",
-                fix=f"keep only {contract.layout()}",
+                fix=f"keep only {contract.layout()}"
+                + (f"; {index[0]!r} is a pandas index: write with index=False" if index else ""),
                 column=extra[0],
                 **base,
             )
         ]
     return []
+
+
+# --- what a file holds ----------------------------------------------------------------------------
+
+PARQUET_MAGIC = b"PAR1"
+# first bytes of what teams send under a .csv or .parquet name by mistake -> (what it is, the fix)
+SIGNATURES = {
+    b"\x1f\x8b": ("gzip-compressed data", "decompress it (gunzip) and submit the file itself"),
+    b"PK\x03\x04": (
+        "a zip archive (an Excel .xlsx workbook is one)",
+        "unzip it and submit the file itself; from Excel, use Save As 'CSV UTF-8'",
+    ),
+    b"\xd0\xcf\x11\xe0": ("an Excel .xls workbook", "in Excel, use Save As 'CSV UTF-8'"),
+    b"\xff\xfe": ("UTF-16 text", "save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))"),
+    b"\xfe\xff": ("UTF-16 text", "save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: to_csv(..., encoding='utf-8'))"),
+}
+
+
+def _ends(path: Path) -> tuple[bytes, bytes, int]:
+    """The first and the last 4 bytes of a file, and its size."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 4))
+        return head, f.read(4), size
+
+
+def _signature(head: bytes) -> tuple[str, str] | None:
+    """(what the file is, the fix) when its first bytes say it is a known format other than CSV and Parquet."""
+    return next((found for magic, found in SIGNATURES.items() if head.startswith(magic)), None)
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -436,6 +502,16 @@ class _LineMap:
 
 def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
     base: dict[str, Any] = dict(task=contract.task, file=shown)
+    head, _, _ = _ends(path)
+    if head == PARQUET_MAGIC:
+        raise InputError(
+            problem="the file is Parquet data under a .csv name",
+            fix=f"rename it to {contract.task}.parquet",
+            **base,
+        )
+    signature = _signature(head)
+    if signature is not None:
+        raise InputError(problem=f"the file is {signature[0]}, not UTF-8 CSV text", fix=signature[1], **base)
     scan = _scan_text(path)
     if scan.long_line is not None:
         raise InputError(
@@ -467,7 +543,24 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
             row_label="line",
             **base,
         )
-    names = next(csv.reader(io.StringIO(scan.header)))
+    if "\r" in scan.header.removesuffix("\n").removesuffix("\r"):
+        raise InputError(
+            problem="the lines end with a carriage return only (CR, the line end of old Mac files)",
+            fix="save it with LF or CRLF line ends (Excel: 'CSV UTF-8'; pandas: to_csv)",
+            rows=[1],
+            row_label="line",
+            **base,
+        )
+    try:
+        names = next(csv.reader(io.StringIO(scan.header)))
+    except csv.Error as exc:
+        raise InputError(
+            problem=f"the header cannot be parsed: {str(exc)[:200]}",
+            fix=f"start with the header line {contract.layout()}",
+            rows=[1],
+            row_label="line",
+            **base,
+        ) from None
     header_errors = _check_header(names, contract, shown)
     if header_errors:
         raise FileProblems(header_errors)
@@ -526,6 +619,32 @@ def _validate_csv(path: Path, contract: TaskContract, shown: str) -> _Checks:
 
 def _validate_parquet(path: Path, contract: TaskContract, shown: str, max_mb: float | None) -> _Checks:
     base: dict[str, Any] = dict(task=contract.task, file=shown)
+    head, tail, size = _ends(path)
+    if not size:
+        raise InputError(
+            problem="the file is empty",
+            fix="write it again with pandas.DataFrame.to_parquet or pyarrow, or submit a CSV",
+            **base,
+        )
+    if head != PARQUET_MAGIC:
+        signature = _signature(head)
+        if signature:
+            what = f"it is {signature[0]}"
+        elif head.isascii() and head.decode().isprintable():
+            what = "it holds text (a CSV?), not Parquet data"
+        else:
+            what = f"it does not start with the Parquet signature ({PARQUET_MAGIC.decode()})"
+        raise InputError(
+            problem=f"not a readable Parquet file: {what}",
+            fix=f"write it with pandas.DataFrame.to_parquet or pyarrow; a CSV file is named {contract.task}.csv",
+            **base,
+        )
+    if tail != PARQUET_MAGIC:
+        raise InputError(
+            problem="not a readable Parquet file: it is cut short (its footer is missing)",
+            fix="the write or the upload did not finish: write the file again and send it whole",
+            **base,
+        )
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file

@@ -9,8 +9,11 @@ The output is committed; rerunning this script rewrites it identically.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -301,10 +304,237 @@ def bomb_cases() -> None:
     )
 
 
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def xlsx_like() -> bytes:
+    """A zip archive like the one Excel writes (an .xlsx saved under a .csv name): fixed dates, so reruns match."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for member, text in (("[Content_Types].xml", "<Types/>"), ("xl/worksheets/sheet1.xml", "<worksheet/>")):
+            z.writestr(zipfile.ZipInfo(member, date_time=(2026, 1, 1, 0, 0, 0)), text)
+    return out.getvalue()
+
+
+def match_rows(labels: list[str] | None = None) -> list[str]:
+    return [f"{p},{m}" for p, m in zip(PAIRS, labels or [str(m) for m in MATCH])]
+
+
+def more_cases() -> None:
+    """Accidents of real teams (encodings, spreadsheets, pandas, zips, renamed files) and more hostile names."""
+    good_csv = csv_bytes(["id,label"] + good_rows())
+    rows = good_rows()
+    # --- bytes that are not UTF-8 CSV text, under a .csv name
+    case(
+        "utf16_file",
+        {"shop_kind.csv": "\n".join(["id,label"] + rows).encode("utf-16")},
+        ["shop_kind.csv: the file is UTF-16 text, not UTF-8 CSV text", "save it as UTF-8"],
+    )
+    case(
+        "gzip_named_csv",
+        {"shop_kind.csv": gzip.compress(good_csv, mtime=0)},
+        ["shop_kind.csv: the file is gzip-compressed data, not UTF-8 CSV text", "decompress it (gunzip)"],
+    )
+    case(
+        "xlsx_named_csv",
+        {"shop_kind.csv": xlsx_like()},
+        [
+            "shop_kind.csv: the file is a zip archive (an Excel .xlsx workbook is one), not UTF-8 CSV text",
+            "from Excel, use Save As 'CSV UTF-8'",
+        ],
+    )
+    case(
+        "parquet_named_csv",
+        {"shop_kind.csv": parquet_bytes(pa.table({"id": IDS, "label": TRUTH}))},
+        ["shop_kind.csv: the file is Parquet data under a .csv name. Fix: rename it to shop_kind.parquet"],
+    )
+    case(
+        "cr_only_line_ends",
+        {"shop_kind.csv": "\r".join(["id,label"] + rows).encode() + b"\r"},
+        [
+            "shop_kind.csv: line 1: the lines end with a carriage return only (CR, the line end of old Mac files)",
+            "save it with LF or CRLF line ends",
+        ],
+    )
+    # --- CSV dialects, spreadsheet and pandas habits
+    case(
+        "semicolon_delimited",
+        {"shop_kind.csv": csv_bytes(["id;label"] + [r.replace(",", ";") for r in rows])},
+        [
+            "the file has the columns ['id;label'] but needs ['id', 'label'] (the values are separated by semicolons, not commas)",
+            "separate the values with commas",
+        ],
+    )
+    case(
+        "header_trailing_comma",
+        {"shop_kind.csv": csv_bytes(["id,label,"] + [r + "," for r in rows])},
+        ["shop_kind.csv: column 3 of the header has no name", "drop the trailing comma at the end of each line"],
+    )
+    case(
+        "pandas_index_column",
+        {"shop_kind.csv": csv_bytes([",id,label"] + [f"{i},{r}" for i, r in enumerate(rows)])},
+        ["shop_kind.csv: column 1 of the header has no name", "(pandas: to_csv(..., index=False))"],
+    )
+    case(
+        "comment_line",
+        {"shop_kind.csv": csv_bytes(["# predictions v2, model xgb", "id,label"] + rows)},
+        ["(line 1 is a comment)", "make the header id,label the first line; comment lines are not allowed"],
+    )
+    case(
+        "header_repeated_mid_file",
+        {"shop_kind.csv": csv_bytes(["id,label"] + rows[:6] + ["id,label"] + rows[6:])},
+        [
+            "column 'id': line 8: id not in the test set (1 row) (found 'id')",
+            "a row repeats the header: were two files joined?",
+        ],
+    )
+    # --- values that look right and are not
+    case(
+        "nul_byte_in_label",
+        {"shop_kind.csv": csv_bytes(["id,label"] + rows[:2] + ["s03,va\x00se"] + rows[3:])},
+        ["column 'label': line 4: label is not a class of this task (1 row) (found 'va\\x00se')"],
+    )
+    case(
+        "escape_codes_in_labels",
+        {"shop_kind.csv": csv_bytes(["id,label"] + rows[:2] + ["s03,\x1b[31mvase\x1b[0m", "s04,\u202egum"] + rows[4:])},
+        ["lines 4, 5: label is not a class of this task (2 rows) (found '\\x1b[31mvase\\x1b[0m', '\\u202egum')"],
+    )
+    case(
+        "label_case_or_spaces",
+        {"shop_kind.csv": csv_bytes(["id,label"] + rows[:2] + ["s03,vase ", "s04,Mug"] + rows[4:])},
+        [
+            "lines 4, 5: label is not a class of this task (2 rows) (found 'vase ', 'Mug')",
+            "'vase ', 'Mug' differ from a class only in case or spaces",
+        ],
+    )
+    case(
+        "label_as_class_index",
+        {"shop_kind.csv": csv_bytes(["id,label"] + [f"{i},{CLASSES.index(t)}" for i, t in zip(IDS, TRUTH)])},
+        [
+            "column 'label': lines 2, 3, 4, 5, 6 and 7 more: label is not a class of this task (12 rows) "
+            "(found '0', '1', '2', '1', '1')",
+            "(3 classes: 'lamp', 'mug', 'vase'); write the class names, not their numbers",
+        ],
+    )
+    # --- Parquet
+    case(
+        "parquet_pandas_index",
+        {"shop_kind.parquet": pa.table({"id": IDS, "label": TRUTH, "__index_level_0__": list(range(12))})},
+        ["unexpected column(s) ['__index_level_0__']", "'__index_level_0__' is a pandas index: write with index=False"],
+    )
+    case(
+        "parquet_nulls",
+        {"shop_kind.parquet": pa.table({"id": IDS[:11] + [None], "label": TRUTH[:3] + [None] + TRUTH[4:]})},
+        [
+            "shop_kind.parquet: column 'id': row 12: id not in the test set (1 row) (found None)",
+            "shop_kind.parquet: column 'label': row 4: label is not a class of this task (1 row) (found None)",
+            "no prediction for 1 of the 12 test id values (found 's12')",
+        ],
+    )
+    case(
+        "parquet_empty_file",
+        {"shop_kind.parquet": b""},
+        ["shop_kind.parquet: the file is empty. Fix: write it again with pandas.DataFrame.to_parquet or pyarrow"],
+    )
+    case(
+        "parquet_truncated",
+        {"shop_kind.parquet": parquet_bytes(pa.table({"id": IDS, "label": TRUTH}))[:-40]},
+        [
+            "shop_kind.parquet: not a readable Parquet file: it is cut short (its footer is missing)",
+            "the write or the upload did not finish",
+        ],
+    )
+    case(
+        "parquet_duplicate_columns",
+        {
+            "shop_kind.parquet": pa.Table.from_arrays(
+                [pa.array(IDS), pa.array(TRUTH), pa.array(TRUTH)], ["id", "label", "label"]
+            )
+        },
+        ["shop_kind.parquet: column 'label': the header names ['label'] more than once"],
+    )
+    case(
+        "parquet_list_label",
+        {"shop_kind.parquet": pa.table({"id": IDS, "label": [[t] for t in TRUTH]})},
+        ["column 'label': labels have type list<element: string>; classes are text"],
+    )
+    case(
+        "match_score_string_parquet",
+        {"same_item.parquet": pa.table({"pair_id": PAIRS, "label": MATCH, "score": ["0.5"] * 10})},
+        ["same_item.parquet: column 'score': scores have type string", "write scores as floating-point numbers"],
+    )
+    # --- matching CSV
+    case(
+        "match_label_float_or_bool_text",
+        {"same_item.csv": csv_bytes(["pair_id,label"] + match_rows(["1.0", "false"] + [str(m) for m in MATCH[2:]]))},
+        ["column 'label': lines 2, 3: label is not 0 or 1 (2 rows) (found '1.0', 'false')", "write 1 for a match"],
+    )
+    case(
+        "match_score_without_label",
+        {"same_item.csv": csv_bytes(["pair_id,score"] + match_rows())},
+        ["the file has the columns ['pair_id', 'score'] but needs ['pair_id', 'label']", "pair_id,label[,score]"],
+    )
+    # --- the folder and its file names
+    case(
+        "subfolder",
+        {"my_preds/shop_kind.csv": good_csv},
+        ["my_preds: the entry is a sub-folder; its files were not read", "zip the files, not their folder"],
+    )
+    case(
+        "gzip_file_name",
+        {"shop_kind.csv.gz": gzip.compress(good_csv, mtime=0)},
+        ["shop_kind.csv.gz: the file is compressed (.gz)", "decompress it and submit shop_kind.csv itself"],
+    )
+    case(
+        "txt_file_name",
+        {"shop_kind.txt": good_csv},
+        ["shop_kind.txt: the file name is not exactly a task name and format", "submit it as shop_kind.csv"],
+    )
+    case(
+        "browser_copy_name",
+        {"shop_kind (1).csv": good_csv},
+        ["shop_kind (1).csv: the file name is not exactly a task name and format", "rename it to shop_kind.csv"],
+    )
+    case(
+        "hidden_file_beside_good",
+        {"shop_kind.csv": good_csv, ".DS_Store": b"\x00\x00\x00\x01Bud1"},
+        [".DS_Store: a hidden file is not a task file; the file was not kept", "delete hidden files from the folder"],
+    )
+    # --- names
+    good = {"shop_kind.csv": good_csv}
+    case("empty_team", good, ["the team name is empty", "e.g. 'my-team'"], team="", raises=True)
+    case(
+        "long_team",
+        good,
+        ["the team name has 200 characters, more than 40", "use 1 to 40 lower-case letters"],
+        team="team-" + "x" * 195,
+        raises=True,
+    )
+    case(
+        "homoglyph_team",
+        good,
+        ["the team name has characters outside plain ASCII: U+0435 CYRILLIC SMALL LETTER IE at position 2"],
+        team="t\u0435am-red",  # a Cyrillic 'е': looks like 'team-red'
+        raises=True,
+    )
+    case("rejected_dir_team", good, ["the team name is not a slug", "e.g. 'rejected'"], team="_rejected", raises=True)
+    case(
+        "long_description",
+        good,
+        ["the description has 600 characters, more than 500", "shorten it to 500 characters or fewer"],
+        description="tuned " * 100,
+        raises=True,
+    )
+
+
 def main() -> None:
     release()
     build_cases()
     bomb_cases()
+    more_cases()
     for name in [p.name for p in HERE.iterdir() if p.is_dir() and not p.name.startswith("_")]:
         shutil.rmtree(HERE / name)
     for name, spec in CASES.items():
@@ -312,6 +542,7 @@ def main() -> None:
         (folder / "files").mkdir(parents=True)
         for fname, content in spec["files"].items():
             target = folder / "files" / fname
+            target.parent.mkdir(exist_ok=True)  # a case may hold a sub-folder
             if isinstance(content, pa.Table):
                 pq.write_table(content, target)
             elif isinstance(content, tuple) and content[0] == "repeated_rows":

@@ -117,6 +117,69 @@ def test_the_canonical_twin_holds_the_predictions_as_validated(tmp_path, contrac
     assert twin.column("score").to_pylist() == [1.0] * 10
 
 
+def _shop_kind_csv_variants() -> dict[str, bytes]:
+    truth = perfect(RELEASE / "private", "shop_kind")
+    rows = list(zip(truth["id"], truth["label"]))
+    return {
+        "quoted": ('"id","label"\n' + "".join(f'"{i}","{lab}"\n' for i, lab in rows)).encode(),
+        "no_final_line_end": ("id,label\n" + "\n".join(f"{i},{lab}" for i, lab in rows)).encode(),
+        "blank_lines": ("id,label\n\n" + "".join(f"{i},{lab}\n" for i, lab in rows) + "\n\n").encode(),
+        "bom_and_crlf": b"\xef\xbb\xbf" + ("id,label\r\n" + "".join(f"{i},{lab}\r\n" for i, lab in rows)).encode(),
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(_shop_kind_csv_variants()))
+def test_harmless_csv_variants_are_accepted(tmp_path, contracts, variant):
+    """Given a sound CSV written with quotes around every value, without a final line end, with
+    blank lines, or with a BOM and CRLF line ends, when submitted, then it is accepted and its
+    canonical twin holds the predictions as sent (these are not hostile: they stay out of the corpus)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "shop_kind.csv").write_bytes(_shop_kind_csv_variants()[variant])
+    result = submit(folder, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    assert result.accepted, result.summary()
+    twin = pq.read_table(result.folder / "shop_kind.canonical.parquet").to_pydict()
+    truth = sorted(zip(*perfect(RELEASE / "private", "shop_kind").values()))
+    assert twin == {"id": [i for i, _ in truth], "label": [lab for _, lab in truth]}
+
+
+def test_matching_labels_may_be_booleans_in_parquet(tmp_path, contracts):
+    pairs = perfect(RELEASE / "private", "same_item")
+    folder = tmp_path / "in"
+    write_predictions(
+        folder, "same_item", {"pair_id": pairs["pair_id"], "label": [bool(v) for v in pairs["label"]]}, "parquet"
+    )
+    result = submit(folder, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    assert result.accepted, result.summary()
+    twin = pq.read_table(result.folder / "same_item.canonical.parquet")
+    assert twin.column("label").type == pa.int8() and twin.column("label").to_pylist() == pairs["label"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "shop_kind (1).csv",
+            "not exactly a task name and format; the file was not kept. Fix: rename it to shop_kind.csv",
+        ),
+        ("shop_kind_v2.parquet", "Fix: rename it to shop_kind.parquet"),
+        (
+            "same_item.parquet.zip",
+            "the file is compressed (.zip); the file was not kept. Fix: decompress it and submit same_item.parquet",
+        ),
+        ("shop_kind.tsv", "Fix: submit it as shop_kind.csv (comma-separated text) or shop_kind.parquet"),
+        ("shop_kindness.csv", "the file name does not name a task of the challenge"),
+        (".shop_kind.csv", "a hidden file is not a task file"),
+    ],
+)
+def test_a_file_name_close_to_a_task_name_gets_the_name_to_use(tmp_path, contracts, name, message):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / name).write_text("id,label\n")
+    result = submit(folder, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
+    assert not result.accepted and message in str(result.errors[0])
+
+
 def test_a_rejected_submission_keeps_no_canonical_file(tmp_path, predictions, contracts):
     write_predictions(predictions, "shop_kind", {"id": ["s01"], "label": ["nope"]})
     result = submit(predictions, "team-a", submissions_root=tmp_path / "s", contracts=contracts, params=SUBMIT, now=NOW)
