@@ -202,15 +202,22 @@ async def receive(
     return Received(folder, parts.fields, names)
 
 
+def _archiver_metadata(member: str) -> bool:
+    """A member the archiver wrote, not the team: macOS resource forks and folder settings."""
+    parts = PurePosixPath(member).parts
+    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1] == ".DS_Store" or parts[-1].startswith("._"))
+
+
 def extract_zip(archive: Path, folder: Path, cap: int, max_files: int) -> list[str]:
     """Members of a zip into `folder`, flat. Refused whole: a path that escapes (absolute, '..',
-    a drive, backslashes), a link, nested folders; each member is cut one byte past the cap."""
+    a drive, backslashes), a link, nested folders; each member is cut one byte past the cap. What
+    the archiver adds on its own (macOS Finder's `__MACOSX/`, `._*` and `.DS_Store`) is left out."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise UploadRefused(400, f"{archive.name} is not a readable zip file ({exc})") from None
     with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
+        members = [m for m in zf.infolist() if not m.is_dir() and not _archiver_metadata(m.filename)]
         for m in zf.infolist():
             p = m.filename
             parts = PurePosixPath(p).parts

@@ -109,6 +109,18 @@ def test_a_zip_is_opened_flat_or_from_one_folder(tmp_path):
     assert sorted(p.name for p in got.folder.iterdir()) == ["a.csv", "b.csv"]
 
 
+def test_a_zip_made_by_macos_finder_is_opened_without_its_metadata(tmp_path):
+    """Finder's "Compress" adds __MACOSX/ (with ._ resource forks) and .DS_Store beside the files."""
+    members = {
+        "mine/a.csv": b"1",
+        "mine/.DS_Store": b"\0\0\0\1Bud1",
+        "__MACOSX/mine/._a.csv": b"\0\5\26\7",
+        "__MACOSX/._mine": b"\0\5\26\7",
+    }
+    got = run(body([("preds.zip", zipped(members))]), tmp_path / "s")
+    assert sorted(p.name for p in got.folder.iterdir()) == ["a.csv"]
+
+
 @pytest.mark.parametrize("member", ["../evil.csv", "/abs.csv", "a/../../evil.csv", "C:/evil.csv", "dir\\..\\evil.csv"])
 def test_a_zip_member_that_escapes_refuses_the_whole_upload(tmp_path, member):
     archive = tmp_path / "in.zip"
