@@ -19,7 +19,7 @@ COMMITS = {
 }
 # a point after the main output is in place: one kill there in each test
 AFTER = {
-    "submit": "_fsync_dir",
+    "submit": "fsync_dir",
     "evaluate": "_write_database",
     "leaderboard": "write_latest",
     "intake": "_remove_claim",

@@ -248,18 +248,33 @@ def _sweep(final: Path) -> None:
     """Delete the stages and previous folders that dead runs left beside `final` (live ones are locked)."""
     for mark in (STAGE_MARK, OLD_MARK):
         for left in final.parent.glob(f".{glob.escape(final.name)}.{mark}*"):
-            try:
-                fd = os.open(left, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live run is building it
-            else:
-                shutil.rmtree(left, ignore_errors=True)
-            finally:
-                os.close(fd)
+            remove_unless_locked(left)
+
+
+def remove_unless_locked(folder: Path) -> bool:
+    """Delete a folder that a dead process left, unless a live one holds its flock; True if deleted."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live run is using it
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of `folder` (a rename into it, a new file) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks.core.errors import InputError
+from tasks.core.files import fsync_dir
 from tasks.core.params import Phase, SubmitParams
 from tasks.core.schema import FINAL_DIR, REJECTION_META, SUBMISSION_META
 from tasks.submissions.submit import SubmitResult, check_team, record_refused, submit
@@ -209,7 +210,7 @@ class _Intake:
             os.fsync(f.fileno())
         (claim / CLAIM_FILES).mkdir()
         os.rename(upload, claim / CLAIM_FILES / upload.name)
-        _fsync_dir(upload.parent)
+        fsync_dir(upload.parent)
         return claim
 
     def _finish(self, claim: Path, team: str, name: str, now: datetime, closed: bool) -> UploadOutcome:
@@ -273,7 +274,7 @@ class _Intake:
                 retry.mkdir()
                 target = retry / name
         os.rename(source, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         _remove_claim(claim)
         shown = target.relative_to(self.inbox).as_posix()
         return UploadOutcome(shown, "kept", f"{why}; kept for the next run")
@@ -284,14 +285,6 @@ def _remove_claim(claim: Path) -> None:
     shutil.rmtree(claim / CLAIM_FILES, ignore_errors=True)
     (claim / CLAIM_META).unlink(missing_ok=True)
     claim.rmdir()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- versioning: DVC's cache and remote, the pointers in git ----------------------------------------

@@ -33,7 +33,7 @@ from slugify import slugify
 
 from tasks.core.clock import describe_schedule, phase_at
 from tasks.core.errors import InputError, InputErrors
-from tasks.core.files import exchange_paths, sha256_file
+from tasks.core.files import exchange_paths, fsync_dir, remove_unless_locked, sha256_file
 from tasks.core.params import Phase, SubmitParams
 from tasks.core.schema import (
     BASELINE_PREFIX,
@@ -348,21 +348,8 @@ def sweep_staging(root: Path) -> int:
     swept = 0
     staging = Path(root) / STAGING_DIR
     for left in sorted(staging.iterdir()) if staging.is_dir() else []:
-        if left.name.startswith(NEW_STAGE):
-            continue
-        try:
-            fd = os.open(left, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a live submit is using it
-        else:
-            shutil.rmtree(left, ignore_errors=True)
-            swept += 1
-        finally:
-            os.close(fd)
+        if not left.name.startswith(NEW_STAGE):
+            swept += remove_unless_locked(left)
     return swept
 
 
@@ -602,16 +589,8 @@ def _move_in(stage: Path, final: Path) -> bool:
         if final.is_dir():
             return False
         raise
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _record_organiser(root: Path, stage: Path, record: SubmissionRecord, rows: dict[str, int]) -> SubmitResult:
@@ -629,7 +608,7 @@ def _record_organiser(root: Path, stage: Path, record: SubmissionRecord, rows: d
             os.rename(final, old)
             os.rename(stage, final)
             shutil.rmtree(old, ignore_errors=True)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     return SubmitResult(True, record, final, rows=rows)
 
 
