@@ -661,11 +661,12 @@ def _portal_args(p: argparse.ArgumentParser) -> None:
 def cmd_portal(a: argparse.Namespace) -> int:
     import uvicorn
 
+    from flows.trigger import configured_deployments
     from tasks.portal.app import create_app
 
     params = load_params(a.params)
     host, port = a.host or params.portal.host, a.port or params.portal.port
-    app = create_app(params, Path.cwd(), params_path=a.params)
+    app = create_app(params, Path.cwd(), params_path=a.params, deployments=configured_deployments())
     print(f"portal on http://{host}:{port}/ (API documentation: /api/docs); Ctrl-C stops")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=params.portal.trust_forwarded)
     return 0

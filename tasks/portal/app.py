@@ -34,7 +34,7 @@ from tasks.core.params import Params
 from tasks.core.schema import CARD, FINAL_DIR, SAMPLE_SUBMISSION
 from tasks.portal import views
 from tasks.portal.live import LiveParams
-from tasks.portal.reevaluate import AlreadyRunning, Reevaluator, prefect_api_url
+from tasks.portal.reevaluate import AlreadyRunning, DeploymentRunner, Reevaluator
 from tasks.portal.schedule import edit_challenge
 from tasks.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, RateLimiter, Signer, load_key
 from tasks.portal.teams import Identity, TeamStore
@@ -163,9 +163,15 @@ def render_markdown(text: str) -> Markup:
     return Markup(clean)
 
 
-def create_app(initial: Params, root: Path = Path("."), params_path: Path | None = None) -> FastAPI:
+def create_app(
+    initial: Params,
+    root: Path = Path("."),
+    params_path: Path | None = None,
+    deployments: DeploymentRunner | None = None,
+) -> FastAPI:
     """The portal over the project at `root`. With `params_path`, params are read again when that
-    file changes (the `portal:` section itself is read once, at the start)."""
+    file changes (the `portal:` section itself is read once, at the start). `deployments`: where
+    "re-evaluate now" starts the nightly deployment (None: the configured command, in a worker)."""
     paths = Paths.of(initial, root)
     params = LiveParams(params_path, initial)
     paths.data.mkdir(parents=True, exist_ok=True)
@@ -179,9 +185,7 @@ def create_app(initial: Params, root: Path = Path("."), params_path: Path | None
         TeamStore(paths.data),
         Signer(load_key(paths.data)),
         RateLimiter(settings.sign_in_attempts, settings.sign_in_window_s),
-        Reevaluator(
-            paths.data, paths.root, settings.reevaluate.command, settings.reevaluate.deployment, prefect_api_url()
-        ),
+        Reevaluator(paths.data, paths.root, settings.reevaluate.command, settings.reevaluate.deployment, deployments),
         Versioner(
             paths.root,
             paths.submissions,
@@ -634,7 +638,7 @@ def create_app(initial: Params, root: Path = Path("."), params_path: Path | None
             "submissions": subs,
             "decisions": views.decisions(portal.paths.submissions),
             "reevaluation": portal.reevaluator.status(),
-            "prefect": portal.reevaluator.prefect_api,
+            "prefect": portal.reevaluator.runner.api_url if portal.reevaluator.runner else None,
             "versioning": portal.versioner.why_not() or portal.versioner.last,
             "versioning_pending": portal.versioner.pending(),
             "challenge_closed": params.challenge.closed,

@@ -1,5 +1,6 @@
-"""The organisers' "re-evaluate now": the Prefect deployment when a Prefect API is configured,
-else the configured command in a background worker. Never two at once: a file lock under the
+"""The organisers' "re-evaluate now": a deployment's run when a DeploymentRunner is given (the
+Prefect one is flows/trigger.py, chosen by the command line), else the configured command in a
+background worker. Never two at once: a file lock under the
 portal's data path is held for the whole run (across portal processes), and a Prefect run in
 flight blocks the next trigger until it reaches a final state.
 """
@@ -7,15 +8,13 @@ flight blocks the next trigger until it reaches a final state.
 from __future__ import annotations
 
 import fcntl
-import inspect
 import json
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from tasks.core.files import atomic_write_bytes
 
@@ -28,19 +27,38 @@ class AlreadyRunning(Exception):
     pass
 
 
+class DeploymentRunner(Protocol):
+    """Starts a deployment's run and reports its state (flows.trigger.PrefectDeployments)."""
+
+    api_url: str  # where the runs go, shown to organisers
+
+    def start(self, deployment: str) -> str:
+        """The new run's id; the run is not waited for."""
+        ...
+
+    def state(self, flow_run_id: str) -> dict:
+        """{"prefect_state": name}, plus "state" (succeeded/failed) once the run is final."""
+        ...
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reevaluator:
     def __init__(
-        self, data_dir: Path, project_root: Path, command: list[str], deployment: str, prefect_api: str | None
+        self,
+        data_dir: Path,
+        project_root: Path,
+        command: list[str],
+        deployment: str,
+        runner: DeploymentRunner | None = None,
     ):
         self.dir = Path(data_dir)
         self.root = Path(project_root)
         self.command = command
         self.deployment = deployment
-        self.prefect_api = prefect_api
+        self.runner = runner
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -53,8 +71,11 @@ class Reevaluator:
             data = {"state": "never run"}
         if data.get("state") == "running" and data.get("mode") == "worker" and not self._locked_elsewhere():
             data["state"] = "interrupted"  # the portal that ran it stopped
-        if data.get("mode") == "prefect" and data.get("state") == "running":
-            data.update(self._prefect_state(data.get("flow_run_id")))
+        if data.get("mode") == "prefect" and data.get("state") == "running" and data.get("flow_run_id"):
+            if self.runner is None:  # started by a portal that had a Prefect API; this one has none
+                data["prefect_state"] = "unknown (no Prefect API configured)"
+            else:
+                data.update(self.runner.state(data["flow_run_id"]))
         log = self.dir / LOG_FILE
         if log.is_file():
             data["log_tail"] = log.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -84,8 +105,8 @@ class Reevaluator:
             current = self.status()
             if current.get("state") == "running":
                 raise AlreadyRunning(f"a re-evaluation started at {current.get('started_at')} is still running")
-            if self.prefect_api:
-                return self._start_prefect(by)
+            if self.runner is not None:
+                return self._start_deployment(self.runner, by)
             return self._start_worker(by)
 
     def _start_worker(self, by: str) -> dict:
@@ -128,37 +149,14 @@ class Reevaluator:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _start_prefect(self, by: str) -> dict:
-        from prefect.deployments import run_deployment
-
-        flow_run = run_deployment(name=self.deployment, timeout=0)  # sync here (no running event loop)
-        assert not inspect.isawaitable(flow_run)
+    def _start_deployment(self, runner: DeploymentRunner, by: str) -> dict:
         data = {
             "state": "running",
             "mode": "prefect",
             "deployment": self.deployment,
-            "flow_run_id": str(flow_run.id),
+            "flow_run_id": runner.start(self.deployment),
             "started_at": _now(),
             "by": by,
         }
         self._write(data)
         return data
-
-    def _prefect_state(self, flow_run_id: str | None) -> dict:
-        if not flow_run_id:
-            return {}
-        try:
-            from prefect.client.orchestration import get_client
-
-            with get_client(sync_client=True) as client:
-                run = client.read_flow_run(uuid.UUID(flow_run_id))
-            state = run.state
-            if state is not None and state.is_final():
-                return {"state": "succeeded" if state.is_completed() else "failed", "prefect_state": state.name}
-            return {"prefect_state": state.name if state else "unknown"}
-        except Exception as exc:  # the API is down: say so, keep "running" (never start a second one blindly)
-            return {"prefect_state": f"unknown ({type(exc).__name__})"}
-
-
-def prefect_api_url() -> str | None:
-    return os.environ.get("PREFECT_API_URL") or None

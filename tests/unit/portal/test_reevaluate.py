@@ -33,30 +33,47 @@ def test_a_run_left_by_a_stopped_portal_is_interrupted_not_running(tmp_path):
     assert r.status()["state"] == "succeeded"
 
 
-def test_with_a_prefect_api_the_deployment_is_started_once_until_its_run_ends(tmp_path, monkeypatch):
-    import uuid
+class FakeDeployments:
+    """A DeploymentRunner whose runs stay at `state` until the test moves them."""
 
-    import prefect.deployments
+    api_url = "http://127.0.0.1:4200/api"
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.states: dict[str, dict] = {}
+
+    def start(self, deployment: str) -> str:
+        self.started.append(deployment)
+        run_id = f"run-{len(self.started)}"
+        self.states[run_id] = {"prefect_state": "Running"}
+        return run_id
+
+    def state(self, flow_run_id: str) -> dict:
+        return dict(self.states[flow_run_id])
+
+
+def test_with_a_deployment_runner_the_deployment_is_started_once_until_its_run_ends(tmp_path):
     import pytest
 
     from tasks.portal.reevaluate import AlreadyRunning
 
-    started = []
-    run_id = uuid.uuid4()
-
-    def fake_run_deployment(name, timeout):
-        started.append((name, timeout))
-        return type("FlowRun", (), {"id": run_id})()
-
-    monkeypatch.setattr(prefect.deployments, "run_deployment", fake_run_deployment)
-    r = Reevaluator(tmp_path, tmp_path, ["true"], "nightly-reevaluation/nightly", "http://127.0.0.1:4200/api")
-    state = {"prefect_state": "Running"}
-    monkeypatch.setattr(r, "_prefect_state", lambda flow_run_id: dict(state) if flow_run_id == str(run_id) else {})
-    assert r.start("org")["flow_run_id"] == str(run_id)
-    assert started == [("nightly-reevaluation/nightly", 0)]  # timeout 0: started, not waited for
+    runner = FakeDeployments()
+    r = Reevaluator(tmp_path, tmp_path, ["true"], "nightly-reevaluation/nightly", runner)
+    assert r.start("org")["flow_run_id"] == "run-1"
+    assert runner.started == ["nightly-reevaluation/nightly"]
     with pytest.raises(AlreadyRunning):
         r.start("org")
-    state.update({"state": "succeeded", "prefect_state": "Completed"})
+    assert runner.started == ["nightly-reevaluation/nightly"]  # not started twice
+    assert r.status()["prefect_state"] == "Running"
+    runner.states["run-1"] = {"state": "succeeded", "prefect_state": "Completed"}
     assert r.status()["state"] == "succeeded"
     r.start("org")
-    assert len(started) == 2
+    assert runner.started == ["nightly-reevaluation/nightly"] * 2
+
+
+def test_a_deployment_run_seen_by_a_portal_without_prefect_stays_running(tmp_path):
+    runner = FakeDeployments()
+    Reevaluator(tmp_path, tmp_path, ["true"], "x/y", runner).start("org")
+    without = Reevaluator(tmp_path, tmp_path, ["true"], "x/y", None)
+    status = without.status()
+    assert status["state"] == "running" and status["prefect_state"] == "unknown (no Prefect API configured)"
