@@ -388,6 +388,12 @@ class TrainParams(Strict):
         0.25, gt=0, lt=1, description="holdout: share of train (rows or pair groups) held out"
     )
     cv_folds: int = Field(3, ge=2)
+    decision: Literal["checked", "tuned", "fixed"] = Field(
+        "checked",
+        description="the decision rule (matching threshold, class-prior power): tuned on the out-of-fold predictions, "
+        "the fixed one (0.5, plain argmax), or checked: the tuned one only where tuning it on the other folds "
+        "beats the fixed one on each held-out fold",
+    )
     final_model: Literal["refit", "folds"] = Field(
         "refit",
         description="folds: the validated fold models averaged (cv) or the holdout model; refit: one model on all of train, its rounds scaled from validation",

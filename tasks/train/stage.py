@@ -93,7 +93,7 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline(
         "catboost-tuned",
         "CatBoost, tuned and ensembled",
-        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities): CatBoost's defaults, a portfolio of known-good configurations, then Optuna TPE, within the task's time budget, scored by cross-validation on train; the cross-validation fold models of the best trials, the default model and (classification) the text model combined by greedy ensemble selection on their out-of-fold predictions; decision rule (matching threshold, class-prior power) tuned on them.",
+        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities): CatBoost's defaults, a portfolio of known-good configurations, then Optuna TPE, within the task's time budget, scored by cross-validation on train; the cross-validation fold models of the best trials, the default model and (classification) the text model combined by greedy ensemble selection on their out-of-fold predictions; decision rule (matching threshold, class-prior power) tuned on them where a fold-by-fold check says tuning it helps (train.decision).",
         "tuned",
     ),
     Baseline(
@@ -165,7 +165,7 @@ def make_problem(release: Release, features: FeatureSet, params: TrainParams, de
         if release.type is TaskType.classification
         else grouped_folds(pair_groups(release), params)
     )
-    return Problem(release.task, release.type, features, y, folds, device)
+    return Problem(release.task, release.type, features, y, folds, device, params.decision)
 
 
 def prepare(

@@ -15,7 +15,9 @@ from tasks.core.schema import TaskType
 from tasks.train.features import pair_groups
 from tasks.train.stage import prepare
 from tasks.train.tune import (
+    Problem,
     best_threshold,
+    choose_decision,
     decide_classes,
     grouped_folds,
     open_storage,
@@ -130,6 +132,44 @@ def test_matching_tuning_tunes_a_threshold(tmp_path, quick):
     result = tune(problem, quick, "f1")
     assert result.validation.decision is not None and 0 < result.validation.decision < 1
     assert result.best_value > 0.5
+
+
+def _three_folds(task_type: TaskType, truth: np.ndarray, decision: str) -> Problem:
+    """A problem of 3 folds of 10 pooled rows each (only folds, labels and the rule are read)."""
+    rows = np.arange(len(truth))
+    folds = tuple((np.setdiff1d(rows, rows[k::3]), rows[k::3]) for k in range(3))
+    pooled = np.concatenate([val for _, val in folds])
+    return Problem("t", task_type, None, truth[np.argsort(pooled)], folds, "CPU", decision)  # type: ignore[arg-type]
+
+
+def test_a_threshold_is_kept_only_where_tuning_it_on_other_folds_helps():
+    # pooled out-of-fold scores, fold by fold: separable at 0.5 but for two positives at 0.30
+    # and 0.31 in fold 1 and one negative at 0.35 in fold 2. On all rows a threshold of 0.2
+    # wins (one false positive instead of two misses); tuned on two folds and applied to the
+    # third it loses to 0.5 (fold 1's positives are missed anyway, fold 2's negative is taken)
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 1] + [1, 1, 1, 0, 0, 0, 0, 0, 0, 0] + [1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    score = np.where(truth == 1, 0.9, 0.1)
+    score[8], score[9], score[13] = 0.30, 0.31, 0.35
+    tuned = choose_decision(_three_folds(TaskType.matching, truth, "tuned"), "f1", truth, score, None)
+    assert tuned == pytest.approx(0.2)
+    assert choose_decision(_three_folds(TaskType.matching, truth, "checked"), "f1", truth, score, None) == 0.5
+    assert choose_decision(_three_folds(TaskType.matching, truth, "fixed"), "f1", truth, score, None) == 0.5
+    # every fold's positives scored low: tuning the threshold helps out of fold too, and is kept
+    shifted = np.where(truth == 1, 0.3, 0.1)
+    checked = choose_decision(_three_folds(TaskType.matching, truth, "checked"), "f1", truth, shifted, None)
+    assert checked == pytest.approx(0.2)
+
+
+def test_a_class_prior_power_is_checked_fold_by_fold_too():
+    # a rare class "b" whose probability is always second: only a prior correction predicts it,
+    # in every fold, so the checked rule keeps the tuned power
+    truth = np.array((["a"] * 8 + ["b"] * 2) * 3)
+    classes = np.array(["a", "b"])
+    score = np.where((truth == "b")[:, None], [0.6, 0.4], [0.9, 0.1])
+    problem = _three_folds(TaskType.classification, truth, "checked")
+    assert choose_decision(problem, "macro_f1", truth, score, classes) > 0
+    fixed = _three_folds(TaskType.classification, truth, "fixed")
+    assert choose_decision(fixed, "macro_f1", truth, score, classes) == 0.0
 
 
 def test_ensemble_selection_starts_from_the_best_member_and_never_scores_below_it(tmp_path, quick):
