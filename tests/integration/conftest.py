@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import yaml
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
+AUDIT = Path(__file__).with_name("deps_audit")  # a sitecustomize that records what each mmtc process used
 
 # A demo small enough for a test, same code paths as the real one.
 SMALL_DEMO = {
@@ -115,3 +117,32 @@ def demo_repo(tmp_path_factory) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
     shrink_params(repo)
     return repo
+
+
+@dataclass(frozen=True)
+class BuiltDemo:
+    repo: Path  # the template: never changed after its build; modules work on copies
+    first_output: str  # stdout of the `dvc repro` that built it from nothing
+    audit: Path  # what each stage's process loaded and opened (deps_audit)
+
+
+@pytest.fixture(scope="session")
+def built_demo(tmp_path_factory) -> BuiltDemo:
+    """The small demo built once from nothing by `dvc repro`, recorded by the deps audit.
+
+    Building takes about two minutes on two cores, and four modules start from a built
+    pipeline; they share this build, each on its own copy (`built_repo`)."""
+    repo = copy_repo(tmp_path_factory.mktemp("built-demo"))
+    shrink_params(repo)
+    audit = tmp_path_factory.mktemp("deps-audit")
+    first = run(["dvc", "repro"], repo, env={"PYTHONPATH": str(AUDIT), "MMTC_DEPS_AUDIT": str(audit)})
+    return BuiltDemo(repo, first.stdout, audit)
+
+
+@pytest.fixture(scope="module")
+def built_repo(built_demo, tmp_path_factory) -> tuple[Path, str]:
+    """This module's own copy of the built demo (its tests change it: git history, DVC cache
+    and outputs included), with the output of the run that built it."""
+    dest = tmp_path_factory.mktemp("built") / "repo"
+    shutil.copytree(built_demo.repo, dest, symlinks=True)
+    return dest, built_demo.first_output

@@ -16,8 +16,6 @@ from tests.conftest import CORPUS
 from tests.integration.conftest import ALWAYS_RUN, run, stages_run
 from tests.stage_deps import ROOT, TASKS, stage_code, uncovered
 
-AUDIT = Path(__file__).with_name("deps_audit")  # a sitecustomize that records what each mmtc process used
-
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
@@ -26,21 +24,15 @@ def tasks_of(repo):
 
 
 @pytest.fixture(scope="module")
-def audit_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("deps-audit")
+def built(built_repo):
+    return built_repo
 
 
-@pytest.fixture(scope="module")
-def built(demo_repo, audit_dir):
-    first = run(["dvc", "repro"], demo_repo, env={"PYTHONPATH": str(AUDIT), "MMTC_DEPS_AUDIT": str(audit_dir)})
-    return demo_repo, first.stdout
-
-
-def test_every_stage_used_only_code_its_deps_cover(built, audit_dir):
+def test_every_stage_used_only_code_its_deps_cover(built_demo):
     """On the real run: every module loaded and every file opened under tasks/ (SQL, templates,
     model configs) by each stage's process lies inside that stage's deps in dvc.yaml."""
     by_command = {s.command: s for s in stage_code()}
-    records = [json.loads(p.read_text()) for p in sorted(audit_dir.glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(built_demo.audit.glob("*.json"))]
     seen = set()
     for record in records:
         stage = by_command.get(record["argv"][0]) if record["argv"] else None

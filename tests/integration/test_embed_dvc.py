@@ -39,9 +39,8 @@ def write_contribution(folder, n: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(demo_repo):
-    first = run(["dvc", "repro"], demo_repo)
-    return demo_repo, first.stdout
+def built(built_repo):
+    return built_repo
 
 
 def test_every_task_is_embedded(built):

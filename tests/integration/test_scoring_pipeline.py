@@ -20,11 +20,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def scored(demo_repo):
-    repo = demo_repo
+def scored(built_repo):
+    repo, first_output = built_repo
     tasks = yaml.safe_load((repo / "params.yaml").read_text())["challenge"]["tasks"]
-    first = run(["dvc", "repro", "leaderboard"], repo)
-    return repo, tasks, first.stdout
+    return repo, tasks, first_output
 
 
 def test_the_scoring_stages_run_and_write_their_outputs(scored):

@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def trained(demo_repo):
-    tasks = yaml.safe_load((demo_repo / "params.yaml").read_text())["challenge"]["tasks"]
-    first = run(["dvc", "repro"], demo_repo)
-    return demo_repo, tasks, first.stdout
+def trained(built_repo):
+    repo, first_output = built_repo
+    tasks = yaml.safe_load((repo / "params.yaml").read_text())["challenge"]["tasks"]
+    return repo, tasks, first_output
 
 
 def test_every_task_trains_with_its_baselines(trained):
