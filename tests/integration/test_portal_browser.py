@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -48,6 +49,23 @@ def shoot(d, folder: Path, name: str) -> Path:
     return path
 
 
+def after_click(d, path: str):
+    """The page a click navigated to: click() returns once the event is sent, not once the next
+    page has loaded (a loaded CI machine showed the sign-in page still there), so wait for it."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(d, 30).until(
+            lambda d: (
+                urlparse(d.current_url).path.startswith(path)
+                and d.execute_script("return document.readyState") == "complete"
+            )
+        )
+    except TimeoutException:
+        raise AssertionError(f"still at {d.current_url} after 30 s, not {path}:\n{d.page_source[-2000:]}") from None
+
+
 def test_a_team_signs_in_uploads_and_sees_its_history_and_the_board(driver, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -60,9 +78,10 @@ def test_a_team_signs_in_uploads_and_sees_its_history_and_the_board(driver, tmp_
         driver.get(url + "/")
         assert "Shop items into kinds" in driver.find_element(By.ID, "tasks").text
         driver.find_element(By.ID, "signin-link").click()
+        after_click(driver, "/signin")
         driver.find_element(By.ID, "token").send_keys(token)
         driver.find_element(By.ID, "signin").click()
-        assert driver.current_url.endswith("/history")
+        after_click(driver, "/history")
         assert driver.find_element(By.ID, "empty").text.startswith("No submission yet")
         shoot(driver, shots, "signed-in")
 
@@ -71,6 +90,7 @@ def test_a_team_signs_in_uploads_and_sees_its_history_and_the_board(driver, tmp_
         driver.find_element(By.ID, "name").send_keys("browser-try")
         driver.find_element(By.ID, "description").send_keys("from Chromium")
         driver.find_element(By.ID, "submit").click()
+        after_click(driver, "/history/")  # the upload's own page
         assert driver.find_element(By.ID, "status").text == "accepted"
         shoot(driver, shots, "accepted")
 
