@@ -54,8 +54,7 @@ from tasks.train.tune import (
     TuneResult,
     Validation,
     catboost_member,
-    class_priors,
-    decide_classes,
+    decide,
     final_model,
     fit_and_validate,
     fixed_decision,
@@ -461,13 +460,14 @@ def _predict(
     """Test predictions under the decision rule chosen on validation (threshold or class-prior power)."""
     score, classes = model.predict(problem, problem.features.test)
     if problem.type is TaskType.classification:
-        if classes is None:
-            raise ValueError("classification scores need their classes")
         power = decision or 0.0
-        labels = decide_classes(score, classes, class_priors(problem, classes), power)
+        labels = decide(problem, score, classes, power)
         return BaselineResult(b, validation, keys, labels.astype(object), None, model, iterations, power)
+    if decision is None:
+        raise ValueError("matching predictions need their threshold")
     score = np.round(score, SCORE_DECIMALS)
-    return BaselineResult(b, validation, keys, (score >= decision).astype(np.int8), score, model, iterations, decision)
+    matches = decide(problem, score, classes, decision).astype(np.int8)
+    return BaselineResult(b, validation, keys, matches, score, model, iterations, decision)
 
 
 def _floor(b: Baseline, problem: Problem, keys: pd.Series) -> BaselineResult:

@@ -348,35 +348,59 @@ def evaluate(
     """Primary metric and companions of validation predictions under a decision rule: the
     threshold on the match probability (matching) or the power of the class-prior correction
     (classification). `decision` None: the rule train.decision says (see `choose_decision`)."""
-    if problem.type is TaskType.classification and classes is None:
-        raise ValueError("classification scores need their classes")
+    truth, priors = _labels(problem, truth), _priors(problem, classes)
     if decision is None:
-        decision = choose_decision(problem, primary_metric, truth, score, classes)
-    scores = _scores_under(problem, truth, score, classes, decision)
+        decision = choose_decision(problem, primary_metric, truth, score, classes, priors)
+    scores = metric_scores(problem.type, truth, decide(problem, score, classes, decision, priors))
     return scores[primary_metric], scores, decision
 
 
-def _scores_under(
-    problem: Problem, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None, decision: float
-) -> dict[str, float]:
-    if problem.type is TaskType.classification:
-        assert classes is not None
-        pred = decide_classes(score, classes, class_priors(problem, classes), decision)
-        return metric_scores(TaskType.classification, truth.astype(str), pred)
-    return metric_scores(TaskType.matching, truth, (score >= decision).astype(int))
+def decide(
+    problem: Problem,
+    score: np.ndarray,
+    classes: np.ndarray | None,
+    decision: float,
+    priors: np.ndarray | None = None,
+) -> np.ndarray:
+    """Predictions under a decision rule: a match where the score reaches the threshold, or the
+    class argmax corrected by the class priors to the given power (`priors`: class_priors, if
+    the caller has them)."""
+    if problem.type is TaskType.matching:
+        return (score >= decision).astype(np.int64)
+    if classes is None:
+        raise ValueError("classification scores need their classes")
+    return decide_classes(score, classes, class_priors(problem, classes) if priors is None else priors, decision)
+
+
+def _labels(problem: Problem, truth: np.ndarray) -> np.ndarray:
+    return truth.astype(str) if problem.type is TaskType.classification else truth
+
+
+def _priors(problem: Problem, classes: np.ndarray | None) -> np.ndarray | None:
+    if problem.type is TaskType.matching:
+        return None
+    if classes is None:
+        raise ValueError("classification scores need their classes")
+    return class_priors(problem, classes)
 
 
 def _tuned_decision(
-    problem: Problem, primary_metric: str, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None
+    problem: Problem,
+    primary_metric: str,
+    truth: np.ndarray,
+    score: np.ndarray,
+    classes: np.ndarray | None,
+    priors: np.ndarray | None,
 ) -> float:
     """The rule with the best metric on these predictions: the F1-best threshold (matching), or
     the smallest prior power among the best (classification), so that no correction wins ties."""
     if problem.type is TaskType.matching:
         return best_threshold(truth, score)[0]
-    return max(
-        PRIOR_POWERS,
-        key=lambda power: (_scores_under(problem, truth, score, classes, power)[primary_metric], -power),
-    )
+
+    def value(power: float) -> float:
+        return metric_scores(problem.type, truth, decide(problem, score, classes, power, priors))[primary_metric]
+
+    return max(PRIOR_POWERS, key=lambda power: (value(power), -power))
 
 
 def _held_out_parts(problem: Problem, n: int) -> list[np.ndarray]:
@@ -389,7 +413,12 @@ def _held_out_parts(problem: Problem, n: int) -> list[np.ndarray]:
 
 
 def choose_decision(
-    problem: Problem, primary_metric: str, truth: np.ndarray, score: np.ndarray, classes: np.ndarray | None
+    problem: Problem,
+    primary_metric: str,
+    truth: np.ndarray,
+    score: np.ndarray,
+    classes: np.ndarray | None,
+    priors: np.ndarray | None = None,
 ) -> float:
     """The decision rule for these out-of-fold predictions, as train.decision says.
 
@@ -402,23 +431,19 @@ def choose_decision(
     fixed = fixed_decision(problem)
     if problem.decision == "fixed":
         return fixed
-    tuned = _tuned_decision(problem, primary_metric, truth, score, classes)
+    truth = _labels(problem, truth)
+    priors = _priors(problem, classes) if priors is None else priors
+    tuned = _tuned_decision(problem, primary_metric, truth, score, classes, priors)
     if problem.decision == "tuned" or tuned == fixed:
         return tuned
     held_out = np.empty(len(truth), dtype=classes.dtype if classes is not None else np.int64)
     for part in _held_out_parts(problem, len(truth)):
         rest = np.setdiff1d(np.arange(len(truth)), part, assume_unique=True)
-        rule = _tuned_decision(problem, primary_metric, truth[rest], score[rest], classes)
-        if problem.type is TaskType.classification:
-            assert classes is not None
-            held_out[part] = decide_classes(score[part], classes, class_priors(problem, classes), rule)
-        else:
-            held_out[part] = (score[part] >= rule).astype(np.int64)
-    crossed = metric_scores(
-        problem.type, truth.astype(str) if problem.type is TaskType.classification else truth, held_out
-    )
-    untuned = _scores_under(problem, truth, score, classes, fixed)
-    return tuned if crossed[primary_metric] > untuned[primary_metric] else fixed
+        rule = _tuned_decision(problem, primary_metric, truth[rest], score[rest], classes, priors)
+        held_out[part] = decide(problem, score[part], classes, rule, priors)
+    crossed = metric_scores(problem.type, truth, held_out)[primary_metric]
+    untuned = metric_scores(problem.type, truth, decide(problem, score, classes, fixed, priors))[primary_metric]
+    return tuned if crossed > untuned else fixed
 
 
 def fit_and_validate(
