@@ -423,6 +423,11 @@ class TrainParams(Strict):
     ensemble_candidates: int = Field(
         8, ge=1, description="how many of the best trials keep their fold models as ensemble candidates"
     )
+    ensemble_check: bool = Field(
+        True,
+        description="keep the greedy ensemble only where, selected on all folds but one, it beats CatBoost's "
+        "defaults on the held-out fold (fold by fold); else the tuned baseline is the defaults",
+    )
     # CatBoost
     max_iterations: int = Field(
         ge=1, description="upper bound of boosting rounds in tuning; early stopping picks the count"

@@ -47,6 +47,7 @@ from tasks.train.features import (
     test_keys,
 )
 from tasks.train.tune import (
+    DEFAULTS_MEMBER,
     Ensemble,
     FoldEnsemble,
     Member,
@@ -54,6 +55,7 @@ from tasks.train.tune import (
     TuneResult,
     Validation,
     catboost_member,
+    checked_ensemble,
     decide,
     final_model,
     fit_and_validate,
@@ -92,7 +94,7 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline(
         "catboost-tuned",
         "CatBoost, tuned and ensembled",
-        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities): CatBoost's defaults, a portfolio of known-good configurations, then Optuna TPE, within the task's time budget, scored by cross-validation on train; the cross-validation fold models of the best trials, the default model and (classification) the text model combined by greedy ensemble selection on their out-of-fold predictions; decision rule (matching threshold, class-prior power) tuned on them where a fold-by-fold check says tuning it helps (train.decision).",
+        "CatBoost on all features (tabular, text, CLIP image and text embeddings or, for matching, pair similarities): CatBoost's defaults, a portfolio of known-good configurations, then Optuna TPE, within the task's time budget, scored by cross-validation on train; the cross-validation fold models of the best trials, the default model and (classification) the text model combined by greedy ensemble selection on their out-of-fold predictions, kept only where the same selection made on all folds but one beats the defaults on the held-out fold (else the defaults alone); decision rule (matching threshold, class-prior power) tuned on them where a fold-by-fold check says tuning it helps (train.decision).",
         "tuned",
     ),
     Baseline(
@@ -243,10 +245,21 @@ def train_task(
     )
     after_tuning = time.perf_counter()
     members = _members(problem, params, tuning, tuned_defaults, default_model)
-    ensemble = select_ensemble(problem, metric, members, params.ensemble_size)
+    ensemble = (
+        checked_ensemble(problem, metric, members, params.ensemble_size, DEFAULTS_MEMBER)
+        if params.ensemble_check
+        else select_ensemble(problem, metric, members, params.ensemble_size)
+    )
     if progress:
         used = ", ".join(f"{m.name} {w:.2f}" for m, w in ensemble.used())
-        step(f"train {task}: ensemble {metric} {ensemble.validation.score:.4f} from {used}")
+        checked = ensemble.check or {}
+        held_out = ", ".join(
+            f"{k.removeprefix('held_out_')} {v:.4f}" for k, v in checked.items() if k.startswith("held_out_")
+        )
+        step(
+            f"train {task}: ensemble {metric} {ensemble.validation.score:.4f} from {used}"
+            + (f"; held out, fold by fold: {held_out}; kept {checked['kept']}" if held_out else "")
+        )
     tuned_baseline = next(b for b in BASELINES if b.name == "catboost-tuned")
     by_name[tuned_baseline.name] = _predict(
         tuned_baseline,
@@ -374,15 +387,15 @@ def _members(
     members = []
     # a refit costs a whole fit per member: then only the best trial competes with the defaults and the text model
     for candidate in tuning.candidates if params.final_model == "folds" else tuning.candidates[:1]:
-        if candidate.name == "catboost-defaults":
+        if candidate.name == DEFAULTS_MEMBER:
             model = default_model
         elif params.final_model == "folds":
             model = FoldEnsemble(candidate.validation.models)
         else:
             model = final_model(problem, params, candidate.params, candidate.validation)[0]
         members.append(catboost_member(candidate.name, candidate.validation, candidate.params, model))
-    if not any(c.name == "catboost-defaults" for c in tuning.candidates):
-        members.append(catboost_member("catboost-defaults", defaults, {}, default_model))
+    if not any(c.name == DEFAULTS_MEMBER for c in tuning.candidates):
+        members.append(catboost_member(DEFAULTS_MEMBER, defaults, {}, default_model))
     text = text_model_member(problem)
     if text is not None:
         members.append(text)

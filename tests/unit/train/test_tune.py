@@ -191,6 +191,58 @@ def test_ensemble_selection_starts_from_the_best_member_and_never_scores_below_i
     assert ensemble.weights[0] < max(ensemble.weights)  # the noise is not what it leans on
 
 
+def _false_alarms(fold_rows: dict[int, list[int]]) -> np.ndarray:
+    """Pooled match scores of 3 folds x 10 rows (4 positives, 6 negatives each): right and sure
+    everywhere (0.9 / 0.1) but for false alarms (0.9) on the given negatives of each fold."""
+    score = np.tile(np.array([0.9] * 4 + [0.1] * 6), 3)
+    for fold, rows in fold_rows.items():
+        score[[10 * fold + r for r in rows]] = 0.9
+    return score
+
+
+def test_an_ensemble_that_only_wins_on_its_own_rows_is_refused_for_the_defaults():
+    from tasks.train.tune import DEFAULTS_MEMBER, Member, checked_ensemble, held_out_score
+
+    truth = np.tile(np.array([1] * 4 + [0] * 6), 3)
+    problem = _three_folds(TaskType.matching, truth, "fixed")
+    # the defaults raise 4 false alarms in fold 1; "lucky" none there, but one in each other fold:
+    # on all rows lucky wins (2 false alarms against 4), yet selected on two folds it is picked
+    # exactly where it then loses (folds 2 and 3), and the defaults where lucky would have won
+    defaults = Member(DEFAULTS_MEMBER, "features", _false_alarms({0: [4, 5, 6, 7]}))
+    lucky = Member("lucky", "features", _false_alarms({1: [4], 2: [4]}))
+    chosen = checked_ensemble(problem, "f1", [defaults, lucky], rounds=5, fallback=DEFAULTS_MEMBER)
+    assert [m.name for m, _ in chosen.used()] == [DEFAULTS_MEMBER]
+    assert chosen.check is not None and chosen.check["kept"] == DEFAULTS_MEMBER
+    assert chosen.check["held_out_ensemble"] == pytest.approx(24 / 30)  # 6 false alarms held out
+    assert chosen.check[f"held_out_{DEFAULTS_MEMBER}"] == pytest.approx(24 / 28)
+    assert chosen.check["validation_of_the_refused_ensemble"] == pytest.approx(24 / 26)
+    assert held_out_score(problem, "f1", [defaults, lucky], 5) == pytest.approx(24 / 30)
+    assert chosen.validation.score == pytest.approx(24 / 28)  # the defaults' own validation score
+
+
+def test_an_ensemble_that_wins_on_every_held_out_fold_is_kept():
+    from tasks.train.tune import DEFAULTS_MEMBER, Member, checked_ensemble
+
+    truth = np.tile(np.array([1] * 4 + [0] * 6), 3)
+    problem = _three_folds(TaskType.matching, truth, "fixed")
+    defaults = Member(DEFAULTS_MEMBER, "features", _false_alarms({0: [4, 5], 1: [4, 5], 2: [4, 5]}))
+    better = Member("better", "features", _false_alarms({}))
+    chosen = checked_ensemble(problem, "f1", [defaults, better], rounds=5, fallback=DEFAULTS_MEMBER)
+    assert chosen.check is not None and chosen.check["kept"] == "ensemble"
+    assert chosen.check["held_out_ensemble"] == pytest.approx(1.0)
+    assert chosen.validation.score == pytest.approx(1.0)
+    assert {m.name: w for m, w in chosen.used()}["better"] > 0.5
+
+
+def test_the_ensemble_check_needs_its_fallback_among_the_candidates():
+    from tasks.train.tune import Member, checked_ensemble
+
+    truth = np.tile(np.array([1] * 4 + [0] * 6), 3)
+    problem = _three_folds(TaskType.matching, truth, "fixed")
+    with pytest.raises(ValueError, match="fallback 'catboost-defaults'"):
+        checked_ensemble(problem, "f1", [Member("x", "features", _false_alarms({}))], 3, "catboost-defaults")
+
+
 def test_a_portfolio_outside_the_search_space_is_refused(quick):
     from pydantic import ValidationError
 
