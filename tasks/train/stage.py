@@ -252,13 +252,9 @@ def train_task(
     )
     if progress:
         used = ", ".join(f"{m.name} {w:.2f}" for m, w in ensemble.used())
-        checked = ensemble.check or {}
-        held_out = ", ".join(
-            f"{k.removeprefix('held_out_')} {v:.4f}" for k, v in checked.items() if k.startswith("held_out_")
-        )
         step(
             f"train {task}: ensemble {metric} {ensemble.validation.score:.4f} from {used}"
-            + (f"; held out, fold by fold: {held_out}; kept {checked['kept']}" if held_out else "")
+            + (f"; {ensemble.check.describe()}" if ensemble.check is not None else "")
         )
     tuned_baseline = next(b for b in BASELINES if b.name == "catboost-tuned")
     by_name[tuned_baseline.name] = _predict(

@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,7 +347,7 @@ def evaluate(
     score: np.ndarray,
     classes: np.ndarray | None,
     decision: float | None,
-) -> tuple[float, dict[str, float], float | None]:
+) -> tuple[float, dict[str, float], float]:
     """Primary metric and companions of validation predictions under a decision rule: the
     threshold on the match probability (matching) or the power of the class-prior correction
     (classification). `decision` None: the rule train.decision says (see `choose_decision`)."""
@@ -414,6 +415,14 @@ def _held_out_parts(problem: Problem, n: int) -> list[np.ndarray]:
     return [np.arange(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def _rest_and_part(problem: Problem, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(all folds but one, that one) over the pooled out-of-fold predictions: what a choice made
+    on the first is worth is measured on the second."""
+    everything = np.arange(n)
+    for part in _held_out_parts(problem, n):
+        yield np.setdiff1d(everything, part, assume_unique=True), part
+
+
 def choose_decision(
     problem: Problem,
     primary_metric: str,
@@ -439,8 +448,7 @@ def choose_decision(
     if problem.decision == "tuned" or tuned == fixed:
         return tuned
     held_out = np.empty(len(truth), dtype=classes.dtype if classes is not None else np.int64)
-    for part in _held_out_parts(problem, len(truth)):
-        rest = np.setdiff1d(np.arange(len(truth)), part, assume_unique=True)
+    for rest, part in _rest_and_part(problem, len(truth)):
         rule = _tuned_decision(problem, primary_metric, truth[rest], score[rest], classes, priors)
         held_out[part] = decide(problem, score[part], classes, rule, priors)
     crossed = metric_scores(problem.type, truth, held_out)[primary_metric]
@@ -1063,6 +1071,38 @@ def text_model_member(problem: Problem) -> Member | None:
     return Member("text-model", "features", oof, columns=columns)
 
 
+@dataclass(frozen=True)
+class EnsembleCheck:
+    """What checked_ensemble compared on held-out folds, and what it kept ("ensemble" or the fallback)."""
+
+    fallback: str
+    kept: str
+    held_out_ensemble: float | None = None  # None: selection picked the fallback alone, nothing to compare
+    held_out_fallback: float | None = None
+    refused_validation: float | None = None  # the refused ensemble's validation score
+
+    def as_json(self) -> dict[str, Any]:
+        if self.held_out_ensemble is None or self.held_out_fallback is None:
+            return {"kept": self.kept, "reason": "selection picked the fallback alone"}
+        out: dict[str, Any] = {
+            "held_out_ensemble": round(self.held_out_ensemble, 6),
+            f"held_out_{self.fallback}": round(self.held_out_fallback, 6),
+            "kept": self.kept,
+        }
+        if self.refused_validation is not None:
+            out["validation_of_the_refused_ensemble"] = round(self.refused_validation, 6)
+        return out
+
+    def describe(self) -> str:
+        """For the train log: the two held-out scores and the winner."""
+        if self.held_out_ensemble is None or self.held_out_fallback is None:
+            return f"kept {self.kept} (selection picked it alone)"
+        return (
+            f"held out, fold by fold: ensemble {self.held_out_ensemble:.4f}, "
+            f"{self.fallback} {self.held_out_fallback:.4f}; kept {self.kept}"
+        )
+
+
 @dataclass
 class Ensemble:
     """Members with weights (how often selection picked each), scored as one on validation."""
@@ -1072,7 +1112,7 @@ class Ensemble:
     validation: Validation  # of the weighted mean, under the decision rule tuned on it
     classes: np.ndarray | None
     history: list[float] = field(default_factory=list)  # validation score after each selection round
-    check: dict[str, Any] | None = None  # checked_ensemble: the held-out scores it compared, and what it kept
+    check: EnsembleCheck | None = None  # set by checked_ensemble
 
     def used(self) -> list[tuple[Member, float]]:
         return [(m, float(w)) for m, w in zip(self.members, self.weights) if w > 0]
@@ -1112,7 +1152,7 @@ class Ensemble:
             "decision": self.validation.decision,
             "validation": {k: round(v, 6) for k, v in self.validation.scores.items()},
             "history": [round(v, 6) for v in self.history],
-            "check": self.check,
+            "check": None if self.check is None else self.check.as_json(),
         }
         write_json(folder / ENSEMBLE_FILE, out)
         return out
@@ -1160,11 +1200,11 @@ def _greedy(
     oofs: list[np.ndarray],
     rounds: int,
     classes: np.ndarray | None,
-) -> tuple[np.ndarray, list[float], dict[str, float], float | None, float]:
+) -> tuple[np.ndarray, list[float], dict[str, float], float, float]:
     """Greedy forward selection with replacement on these rows: weights of the best round, the
     score after each round, and the best round's scores, decision rule and primary metric."""
 
-    def quality(score: np.ndarray) -> tuple[tuple[float, float], dict[str, float], float | None, float]:
+    def quality(score: np.ndarray) -> tuple[tuple[float, float], dict[str, float], float, float]:
         value, scores, decision = evaluate(problem, primary_metric, truth, score, classes, None)
         return (round(value, 12), -round(_log_loss(problem, truth, score, classes), 12)), scores, decision, value
 
@@ -1220,15 +1260,12 @@ def held_out_score(problem: Problem, primary_metric: str, members: list[Member],
     priors = _priors(problem, classes)
     labels = _labels(problem, truth)
     predicted = np.empty(len(truth), dtype=object if classes is not None else np.int64)
-    everything = np.arange(len(truth))
-    for part in _held_out_parts(problem, len(truth)):
-        rest = np.setdiff1d(everything, part, assume_unique=True)
+    for rest, part in _rest_and_part(problem, len(truth)):
         weights, _, _, decision, _ = _greedy(
             problem, primary_metric, truth[rest], [m.oof[rest] for m in members], rounds, classes
         )
         mean = sum(w * m.oof[part] for w, m in zip(weights, members) if w > 0)
-        rule = fixed_decision(problem) if decision is None else decision
-        predicted[part] = decide(problem, mean, classes, rule, priors)
+        predicted[part] = decide(problem, mean, classes, decision, priors)
     return metric_scores(problem.type, labels, predicted)[primary_metric]
 
 
@@ -1249,19 +1286,15 @@ def checked_ensemble(
     if not alone:
         raise ValueError(f"the ensemble check needs its fallback {fallback!r} among the candidates")
     if [m.name for m, _ in ensemble.used()] == [fallback]:
-        ensemble.check = {"kept": fallback, "reason": "selection picked the fallback alone"}
+        ensemble.check = EnsembleCheck(fallback, kept=fallback)
         return ensemble
     crossed = held_out_score(problem, primary_metric, members, rounds)
     crossed_fallback = held_out_score(problem, primary_metric, alone, 1)
-    check: dict[str, Any] = {
-        "held_out_ensemble": round(crossed, 6),
-        f"held_out_{fallback}": round(crossed_fallback, 6),
-    }
     if crossed > crossed_fallback:
-        ensemble.check = check | {"kept": "ensemble"}
+        ensemble.check = EnsembleCheck(fallback, "ensemble", crossed, crossed_fallback)
         return ensemble
     kept = select_ensemble(problem, primary_metric, alone, 1)
-    kept.check = check | {"kept": fallback, "validation_of_the_refused_ensemble": round(ensemble.validation.score, 6)}
+    kept.check = EnsembleCheck(fallback, fallback, crossed, crossed_fallback, ensemble.validation.score)
     return kept
 
 

@@ -212,10 +212,14 @@ def test_an_ensemble_that_only_wins_on_its_own_rows_is_refused_for_the_defaults(
     lucky = Member("lucky", "features", _false_alarms({1: [4], 2: [4]}))
     chosen = checked_ensemble(problem, "f1", [defaults, lucky], rounds=5, fallback=DEFAULTS_MEMBER)
     assert [m.name for m, _ in chosen.used()] == [DEFAULTS_MEMBER]
-    assert chosen.check is not None and chosen.check["kept"] == DEFAULTS_MEMBER
-    assert chosen.check["held_out_ensemble"] == pytest.approx(24 / 30)  # 6 false alarms held out
-    assert chosen.check[f"held_out_{DEFAULTS_MEMBER}"] == pytest.approx(24 / 28)
-    assert chosen.check["validation_of_the_refused_ensemble"] == pytest.approx(24 / 26)
+    assert chosen.check is not None and chosen.check.kept == DEFAULTS_MEMBER
+    recorded = chosen.check.as_json()  # what ensemble.json keeps
+    assert recorded["held_out_ensemble"] == pytest.approx(24 / 30)  # 6 false alarms held out
+    assert recorded[f"held_out_{DEFAULTS_MEMBER}"] == pytest.approx(24 / 28)
+    assert recorded["validation_of_the_refused_ensemble"] == pytest.approx(24 / 26)
+    assert chosen.check.describe() == (
+        f"held out, fold by fold: ensemble {24 / 30:.4f}, {DEFAULTS_MEMBER} {24 / 28:.4f}; kept {DEFAULTS_MEMBER}"
+    )
     assert held_out_score(problem, "f1", [defaults, lucky], 5) == pytest.approx(24 / 30)
     assert chosen.validation.score == pytest.approx(24 / 28)  # the defaults' own validation score
 
@@ -228,8 +232,9 @@ def test_an_ensemble_that_wins_on_every_held_out_fold_is_kept():
     defaults = Member(DEFAULTS_MEMBER, "features", _false_alarms({0: [4, 5], 1: [4, 5], 2: [4, 5]}))
     better = Member("better", "features", _false_alarms({}))
     chosen = checked_ensemble(problem, "f1", [defaults, better], rounds=5, fallback=DEFAULTS_MEMBER)
-    assert chosen.check is not None and chosen.check["kept"] == "ensemble"
-    assert chosen.check["held_out_ensemble"] == pytest.approx(1.0)
+    assert chosen.check is not None and chosen.check.kept == "ensemble"
+    assert chosen.check.held_out_ensemble == pytest.approx(1.0)
+    assert "validation_of_the_refused_ensemble" not in chosen.check.as_json()
     assert chosen.validation.score == pytest.approx(1.0)
     assert {m.name: w for m, w in chosen.used()}["better"] > 0.5
 
@@ -241,6 +246,19 @@ def test_the_ensemble_check_needs_its_fallback_among_the_candidates():
     problem = _three_folds(TaskType.matching, truth, "fixed")
     with pytest.raises(ValueError, match="fallback 'catboost-defaults'"):
         checked_ensemble(problem, "f1", [Member("x", "features", _false_alarms({}))], 3, "catboost-defaults")
+
+
+def test_when_selection_picks_the_fallback_alone_there_is_nothing_to_compare():
+    from tasks.train.tune import DEFAULTS_MEMBER, Member, checked_ensemble
+
+    truth = np.tile(np.array([1] * 4 + [0] * 6), 3)
+    problem = _three_folds(TaskType.matching, truth, "fixed")
+    defaults = Member(DEFAULTS_MEMBER, "features", _false_alarms({}))  # perfect: nothing can improve on it
+    worse = Member("worse", "features", _false_alarms({0: [4], 1: [4], 2: [4]}))
+    chosen = checked_ensemble(problem, "f1", [defaults, worse], rounds=3, fallback=DEFAULTS_MEMBER)
+    assert [m.name for m, _ in chosen.used()] == [DEFAULTS_MEMBER]
+    assert chosen.check is not None and chosen.check.held_out_ensemble is None
+    assert chosen.check.as_json() == {"kept": DEFAULTS_MEMBER, "reason": "selection picked the fallback alone"}
 
 
 def test_a_portfolio_outside_the_search_space_is_refused(quick):
