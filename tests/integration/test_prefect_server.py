@@ -91,7 +91,10 @@ def deployment(env: dict, name: str) -> dict | None:
         return None
 
 
-def test_nightly_deployment_takes_in_a_submission(server, demo_repo, tmp_path):
+def test_nightly_deployment_takes_in_a_submission(server, built_repo, tmp_path):
+    # the demo built once by `dvc repro` (shared with the other modules); the flow, run through
+    # the server, finds every stage up to date (building it again here cost two minutes of CI)
+    demo_repo, _ = built_repo
     env = server
     built = subprocess.run(["mmtc", "run"], cwd=demo_repo, env=env, capture_output=True, text=True)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
