@@ -51,7 +51,21 @@ def main() -> None:
             # best_quality holds out a quarter of the time to choose its stacking (DyStack); at these
             # budgets that sub-fit ends past the limit and nothing is left for the real fit
             dynamic_stacking=False,
+            # calibrated below, as fit's "auto" would, but a calibration outside [0, 1] (seen on
+            # product_dedup: AutoGluon 1.6.3 asserts in set_decision_threshold and loses the whole fit)
+            # keeps the 0.5 threshold and says so instead
+            calibrate_decision_threshold=False,
         )
+        threshold: float | str | None = None
+        # fit's "auto" rule: binary, a metric that needs the class (not accuracy or precision), >= 50 rows
+        rows = getattr(predictor._trainer, "num_rows_val_for_calibration", 0)
+        if args.problem == "binary" and args.metric not in ("accuracy", "precision") and rows >= 50:
+            calibrated = float(predictor.calibrate_decision_threshold())
+            if 0.0 <= calibrated <= 1.0:
+                predictor.set_decision_threshold(calibrated)
+                threshold = round(calibrated, 4)
+            else:
+                threshold = f"calibration gave {calibrated}, kept 0.5"
         fit_s = time.perf_counter() - start
         out = pd.DataFrame({"row": range(len(test)), "label": predictor.predict(test).to_numpy()})
         if args.problem == "binary":
@@ -61,7 +75,15 @@ def main() -> None:
         best = predictor.model_best
     out.to_parquet(args.out, index=False)
     print(
-        json.dumps({"fit_s": round(fit_s, 1), "predict_s": round(predict_s, 1), "models": len(models), "best": best}),
+        json.dumps(
+            {
+                "fit_s": round(fit_s, 1),
+                "predict_s": round(predict_s, 1),
+                "models": len(models),
+                "best": best,
+                "threshold": threshold,
+            }
+        ),
         flush=True,
     )
 

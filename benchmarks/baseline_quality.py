@@ -206,6 +206,15 @@ def autogluon_tables(release, features, kind: str) -> tuple[pd.DataFrame, pd.Dat
     return train, test
 
 
+class AutoGluonFailed(RuntimeError):
+    """An AutoGluon fit that exited with an error: its last error line is the reason reported."""
+
+    def __init__(self, task: str, stdout: str, stderr: str) -> None:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        self.reason = lines[-1] if lines else "no error message"
+        super().__init__(f"AutoGluon failed on {task}:\n{stdout[-2000:]}\n{stderr[-4000:]}")
+
+
 def run_autogluon(
     python: Path, release, train: pd.DataFrame, test: pd.DataFrame, time_limit: float, seed: int, work: Path
 ) -> tuple[pd.DataFrame, float, dict]:
@@ -238,7 +247,7 @@ def run_autogluon(
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"AutoGluon failed on {release.task}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        raise AutoGluonFailed(release.task, done.stdout, done.stderr)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     pred = pd.read_parquet(work / "predictions.parquet").sort_values("row")
     keys = test_keys(release).to_numpy()
@@ -307,10 +316,14 @@ class TaskRun:
     groups: np.ndarray
     predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)  # a reference that failed: seed and reason
 
     def add(self, name: str, pred: np.ndarray, seconds: float) -> None:
         self.predictions.setdefault(name, []).append(pred)
         self.seconds.setdefault(name, []).append(seconds)
+
+    def fail(self, name: str, seed: int, reason: str) -> None:
+        self.failures.setdefault(name, []).append(f"seed {seed}: {reason}")
 
 
 def report_task(run: TaskRun, resamples: int, seeds: list[int]) -> list[str]:
@@ -329,6 +342,7 @@ def report_task(run: TaskRun, resamples: int, seeds: list[int]) -> list[str]:
                 if name == "catboost-tuned"
                 else f"{st['score'] - stats['catboost-tuned']['score']:+.3f} [{st['diff_low']:+.3f}, {st['diff_high']:+.3f}]",
                 "seconds": f"{np.mean(run.seconds[name]):.0f}",
+                "seeds": f"{len(run.predictions[name])}/{len(seeds)}",
             }
         )
     table = pd.DataFrame(rows)
@@ -337,6 +351,10 @@ def report_task(run: TaskRun, resamples: int, seeds: list[int]) -> list[str]:
         f"mean over seeds {seeds}; 95% paired bootstrap intervals, {resamples} resamples)"
     )
     print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False), flush=True)
+    for name, reasons in run.failures.items():
+        print(f"FAILED {name} ({len(reasons)} of {len(seeds)} seeds; its row, if any, is the mean of the others):")
+        for reason in reasons:
+            print(f"  {reason}")
     verdicts = []
     tuned, default = stats["catboost-tuned"], stats["catboost-default"]
     gap = tuned["score"] - default["score"]
@@ -355,6 +373,9 @@ def report_task(run: TaskRun, resamples: int, seeds: list[int]) -> list[str]:
             else "above, within the seed spread"
         )
     )
+    for name in run.failures:
+        if name.startswith("autogluon-features@"):
+            verdicts.append(f"{run.task}: {name} FAILED on {len(run.failures[name])} of {len(seeds)} seeds")
     for name in run.predictions:
         if name.startswith("autogluon-features@"):
             st = stats[name]
@@ -444,15 +465,21 @@ def main() -> None:
                 for kind, multiple in kinds:
                     train, test = autogluon_tables(release_obj, features, kind)
                     name = f"autogluon-{'raw-records' if kind == 'raw' else 'features'}@{multiple:g}x"
-                    sub, seconds, ag = run_autogluon(
-                        args.autogluon_python,
-                        release_obj,
-                        train,
-                        test,
-                        stage_s * multiple,
-                        seed,
-                        folder / "autogluon" / task / name,
-                    )
+                    try:
+                        sub, seconds, ag = run_autogluon(
+                            args.autogluon_python,
+                            release_obj,
+                            train,
+                            test,
+                            stage_s * multiple,
+                            seed,
+                            folder / "autogluon" / task / name,
+                        )
+                    except AutoGluonFailed as failed:  # one failed fit is a result to report, not the end of the run
+                        print(str(failed), file=sys.stderr, flush=True)
+                        run.fail(name, seed, failed.reason)
+                        line[name] = {"failed": failed.reason}
+                        continue
                     # its time: fit and predict, as our stage's time is (the process start and imports apart)
                     run.add(name, aligned(release.type, truth_frame, sub), ag["fit_s"] + ag["predict_s"])
                     line[name] = {"wall_s": round(seconds, 1), **ag}

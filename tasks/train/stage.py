@@ -112,14 +112,14 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline(
         "no-images",
         "Ablation: no images",
-        "The best tuned CatBoost configuration refitted without any feature computed from an image column (same hyperparameters, its own early stopping and threshold), ensembled with the text model like catboost-tuned. Identical to catboost-tuned on tasks without images.",
+        "catboost-tuned's recipe without any feature computed from an image column: where its ensemble check kept CatBoost's defaults, the defaults refitted on the other features; else the best tuned configuration refitted on them (same hyperparameters, its own early stopping and decision rule), ensembled with the text model. Identical to catboost-tuned on tasks without images.",
         "tuned",
         frozenset({Role.text, Role.numeric, Role.categorical}),
     ),
     Baseline(
         "text-only",
         "Ablation: text only",
-        "The best tuned CatBoost configuration refitted on features of the text columns only (words, text embeddings, text similarities), ensembled with the text model. The floor on tasks without text.",
+        "catboost-tuned's recipe on features of the text columns only (words, text embeddings, text similarities): where its ensemble check kept CatBoost's defaults, the defaults refitted on them; else the best tuned configuration refitted on them, ensembled with the text model. The floor on tasks without text.",
         "tuned",
         frozenset({Role.text}),
     ),
@@ -443,15 +443,36 @@ def _run_baseline(
             same.decision,
             note="no feature to leave out: the tuned model",
         )
-    validation = fit_and_validate(
-        sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds"
-    )
-    model, _ = final_model(sub, params, tuning.best_params, validation)
-    members = [catboost_member("best-configuration", validation, tuning.best_params, model)]
-    text = text_model_member(sub)
-    if text is not None:
-        members.append(text)
-    ensemble = select_ensemble(sub, metric, members, params.ensemble_size)
+    tuned = done["catboost-tuned"].model
+    if isinstance(tuned, Ensemble) and [m.name for m, _ in tuned.used()] == [DEFAULTS_MEMBER]:
+        # the tuned baseline is the defaults alone (its ensemble check refused the ensemble): the
+        # ablation is the same recipe on fewer features, not a tuned configuration the check refused
+        validation = with_tuned_decision(
+            sub,
+            metric,
+            fit_and_validate(
+                sub,
+                params,
+                {},
+                params.default_iterations,
+                metric,
+                early_stopping=False,
+                tune_decision=False,
+                keep_models=True,
+            ),
+        )
+        members = [catboost_member(DEFAULTS_MEMBER, validation, {}, _default_model(sub, params, validation))]
+        ensemble = select_ensemble(sub, metric, members, 1)
+    else:
+        validation = fit_and_validate(
+            sub, params, tuning.best_params, params.max_iterations, metric, keep_models=params.final_model == "folds"
+        )
+        model, _ = final_model(sub, params, tuning.best_params, validation)
+        members = [catboost_member("best-configuration", validation, tuning.best_params, model)]
+        text = text_model_member(sub)
+        if text is not None:
+            members.append(text)
+        ensemble = select_ensemble(sub, metric, members, params.ensemble_size)
     return _predict(
         b, sub, ensemble, keys, ensemble.validation.scores, ensemble.tree_count, ensemble.validation.decision
     )

@@ -114,6 +114,35 @@ def test_a_task_without_images_reuses_the_tuned_model_for_no_images(tmp_path, qu
     assert "no feature to leave out" in record["description"]
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_the_ablations_follow_the_recipe_the_tuned_baseline_kept(tmp_path, quick, monkeypatch, check):
+    """Where the tuned baseline is the defaults alone, an ablation refits the defaults on fewer
+    features, not the tuned configuration its check refused; else the best configuration."""
+    import tasks.train.stage as stage
+
+    matching_release(tmp_path)
+    fits = []
+
+    def spy(problem, params, tuned, iterations, *args, **kwargs):
+        fits.append((len(problem.features.features), dict(tuned), iterations))
+        return real(problem, params, tuned, iterations, *args, **kwargs)
+
+    real = stage.fit_and_validate
+    monkeypatch.setattr(stage, "fit_and_validate", spy)
+    params = quick.model_copy(update={"ensemble_check": check})
+    _, out = run(tmp_path, "toy_pairs", params)
+    recipe = json.loads((out / "models" / "toy_pairs" / "ensemble.json").read_text())
+    best = json.loads((out / "models" / "toy_pairs" / "best_params.json").read_text())["tuned"]
+    all_features, ablations = fits[0][0], fits[1:]
+    assert ablations and all(n < all_features for n, _, _ in ablations)  # the image and the non-text ablations
+    if [m["name"] for m in recipe["members"]] == ["catboost-defaults"]:
+        assert all(tuned == {} and rounds == params.default_iterations for _, tuned, rounds in ablations)
+    else:
+        assert all(tuned == best and rounds == params.max_iterations for _, tuned, rounds in ablations)
+    # on this toy task the check refuses the ensemble, and selection without it keeps a tuned trial: both paths run
+    assert (recipe["members"][0]["name"] == "catboost-defaults") == check
+
+
 def test_training_never_opens_hidden_labels(tmp_path, quick):
     """An audit hook sees every file the stage opens; nothing under data/private may be among them."""
     classification_release(tmp_path)
