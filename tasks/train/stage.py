@@ -205,16 +205,7 @@ def train_task(
     if progress:
         step(f"train {task}: CatBoost defaults ({len(problem.folds)} folds, {params.default_iterations} rounds)")
     default = next(b for b in BASELINES if b.kind == "default")
-    default_val = fit_and_validate(
-        problem,
-        params,
-        {},
-        params.default_iterations,
-        metric,
-        early_stopping=False,
-        tune_decision=False,
-        keep_models=True,
-    )
+    default_val = _fit_defaults(problem, params, metric)
     default_model = _default_model(problem, params, default_val)
     by_name: dict[str, BaselineResult] = {
         default.name: _predict(
@@ -369,6 +360,20 @@ def train_task(
     return TrainReport(task, metrics, outputs)
 
 
+def _fit_defaults(problem: Problem, params: TrainParams, metric: str) -> Validation:
+    """CatBoost's defaults, train.default_iterations rounds, no early stopping, the fixed decision rule."""
+    return fit_and_validate(
+        problem,
+        params,
+        {},
+        params.default_iterations,
+        metric,
+        early_stopping=False,
+        tune_decision=False,
+        keep_models=True,
+    )
+
+
 def _default_model(problem: Problem, params: TrainParams, validation: Validation) -> FoldEnsemble:
     """The default baseline's final model: its fold models (train.final_model folds) or a refit on all of train."""
     if params.final_model == "folds":
@@ -447,20 +452,7 @@ def _run_baseline(
     if isinstance(tuned, Ensemble) and [m.name for m, _ in tuned.used()] == [DEFAULTS_MEMBER]:
         # the tuned baseline is the defaults alone (its ensemble check refused the ensemble): the
         # ablation is the same recipe on fewer features, not a tuned configuration the check refused
-        validation = with_tuned_decision(
-            sub,
-            metric,
-            fit_and_validate(
-                sub,
-                params,
-                {},
-                params.default_iterations,
-                metric,
-                early_stopping=False,
-                tune_decision=False,
-                keep_models=True,
-            ),
-        )
+        validation = with_tuned_decision(sub, metric, _fit_defaults(sub, params, metric))
         members = [catboost_member(DEFAULTS_MEMBER, validation, {}, _default_model(sub, params, validation))]
         ensemble = select_ensemble(sub, metric, members, 1)
     else:
